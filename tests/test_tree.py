@@ -52,3 +52,20 @@ class TreeTests(RedesTestCase):
         self.assertEqual(remove_node(self.w.s1, cascade=True), 3)
         self.assertFalse(Node.objects.filter(code__startswith="S01").exists())
         self.assertFalse(LiaisonAssignment.objects.filter(node_id=self.w.b11.pk).exists())
+
+
+class BulkTests(RedesTestCase):
+    def test_bulk_insert_sets_every_ancestor_column(self):
+        from redes.territories.services import UnitSpec, bulk_create_units
+
+        specs = (
+            [UnitSpec("S03", "Sector 3", 3)]
+            + [UnitSpec(f"S03-M{i:03}", f"Manzana {i}", 4, parent_code="S03") for i in range(1, 8)]
+            + [UnitSpec("S01-M003", "Manzana 3", 4, parent_code="S01")]
+        )
+        self.assertEqual(bulk_create_units(self.w.esc, specs, batch_size=3), 9)
+        s3 = Node.objects.get(municipality=self.w.esc, code="S03")
+        self.assertEqual(Node.objects.subtree(s3).count(), 8)
+        m = Node.objects.get(municipality=self.w.esc, code="S01-M003")
+        self.assertEqual(m.ancestor_ids, [*self.w.s1.ancestor_ids, m.pk])
+        self.assertEqual(Node.objects.subtree(self.w.s1).count(), 4)

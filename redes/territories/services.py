@@ -6,8 +6,12 @@ records an audit event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from redes.audit.services import record
@@ -290,3 +294,82 @@ def remove_node(node: Node, *, actor=None, cascade: bool = False) -> int:
     for depth in range(node.municipality.leaf_depth, node.depth - 1, -1):
         subtree.filter(depth=depth).delete()
     return count
+
+
+@dataclass
+class UnitSpec:
+    """One unit to insert in bulk: its parent is named by code (None: directly under the municipality)."""
+
+    code: str
+    name: str
+    depth: int
+    parent_code: str | None = None
+    geometry: dict | None = None
+    centroid_lat: float | None = None
+    centroid_lon: float | None = None
+
+
+@transaction.atomic
+def bulk_create_units(
+    municipality: Municipality,
+    specs: list[UnitSpec],
+    *,
+    actor=None,
+    batch_size: int = 5000,
+    progress: Callable[[int], None] | None = None,
+    action: str = "territories.node.bulk_create",
+) -> int:
+    """Insert many already-validated units, level by level, with their ancestor columns.
+
+    Parents must exist already or be among ``specs`` (at the depth above). Callers validate first (codes,
+    levels, cycles); this only writes. One INSERT per batch and one UPDATE per level; ``progress`` is called
+    with the number of rows written after each batch. Returns the number of units created.
+    """
+    lock_tree(municipality.pk)
+    muni_node = municipality.node
+    # code -> (id, ancestor ids) for every existing unit and the municipality itself.
+    known: dict[str | None, tuple[int, list[int]]] = {None: (muni_node.pk, muni_node.ancestor_ids)}
+    for row in (
+        Node.objects.filter(municipality=municipality, kind=NodeKind.UNIT)
+        .values_list("code", "pk", *ANCESTOR_FIELDS)
+        .iterator(chunk_size=10000)
+    ):
+        known[row[0]] = (row[1], [a for a in row[2:] if a is not None])
+    created = 0
+    for depth in sorted({s.depth for s in specs}):
+        level_specs = [s for s in specs if s.depth == depth]
+        for start in range(0, len(level_specs), batch_size):
+            batch = level_specs[start : start + batch_size]
+            objs = []
+            for s in batch:
+                parent_id, parent_anc = known[s.parent_code]
+                ancestors = dict.fromkeys(ANCESTOR_FIELDS)
+                for d, node_id in enumerate(parent_anc):
+                    ancestors[f"a{d}"] = node_id
+                objs.append(
+                    Node(
+                        kind=NodeKind.UNIT,
+                        municipality=municipality,
+                        parent_id=parent_id,
+                        depth=depth,
+                        code=s.code,
+                        name=s.name,
+                        geometry=s.geometry,
+                        centroid_lat=s.centroid_lat,
+                        centroid_lon=s.centroid_lon,
+                        **ancestors,
+                    )
+                )
+            Node.objects.bulk_create(objs, batch_size=batch_size)
+            for s, obj in zip(batch, objs, strict=True):
+                parent_anc = known[s.parent_code][1]
+                known[s.code] = (obj.pk, [*parent_anc, obj.pk])
+            created += len(objs)
+            if progress:
+                progress(len(objs))
+        # Each new node is its own ancestor at its depth: one UPDATE for the whole level.
+        Node.objects.filter(municipality=municipality, depth=depth, **{f"a{depth}__isnull": True}).update(
+            **{f"a{depth}": F("pk")}
+        )
+    record(action, actor=actor, obj=municipality, changes={"created": created})
+    return created

@@ -1,0 +1,171 @@
+"""``redes demo``: build a synthetic municipality in the demo's own database and serve the web app on it."""
+
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, connections
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+
+from redes.accounts.roles import Role
+from redes.audit.context import Channel, using_channel
+from redes.audit.models import AuditEvent
+from redes.audit.services import record
+from redes.demo.generator import DEMO_PASSWORD, SCALES, build_demo
+from redes.territories.models import Municipality
+
+DEMO_ACTION = "demo.build"
+NOT_DEMO = _lazy(
+    "The database holds data that the demo did not create, and the demo only rebuilds its own database. "
+    "Unset DATABASE_URL to use the demo's own file."
+)
+
+
+def _sqlite_file() -> Path | None:
+    """The database file when the default database is a file-backed SQLite one."""
+    db = settings.DATABASES["default"]
+    name = str(db.get("NAME") or "")
+    if (
+        db["ENGINE"] != "django.db.backends.sqlite3"
+        or not name
+        or name == ":memory:"
+        or "mode=memory" in name
+    ):
+        return None
+    return Path(name)
+
+
+def _database_label() -> str:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return str(_sqlite_file() or db.get("NAME"))
+    return f"{connection.vendor} {db.get('HOST') or 'localhost'}/{db.get('NAME')}"
+
+
+def _holds_data() -> bool:
+    """True when the database has territory or users in it (an unmigrated database holds nothing)."""
+    User = get_user_model()
+    tables = set(connection.introspection.table_names())
+    if not {Municipality._meta.db_table, User._meta.db_table} <= tables:
+        return False
+    return Municipality.objects.exists() or User.objects.exists()
+
+
+def _is_demo_database() -> bool:
+    """True when the database is empty or was built by ``redes demo`` (never wipe anything else)."""
+    if not _holds_data():
+        return True
+    return AuditEvent.objects.filter(action=DEMO_ACTION).exists()
+
+
+class Command(BaseCommand):
+    help = _lazy(
+        "Build a realistic synthetic municipality (General Escobedo, N.L.) with liaisons and demo logins in the "
+        "demo's own database, then serve the web app on http://127.0.0.1:PORT."
+    )
+    requires_system_checks = []  # checked when serving
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000, help=_("Port to serve on (default 8000)."))
+        parser.add_argument(
+            "--seed", type=int, default=1, help=_("Seed of the generated data (same seed, same data).")
+        )
+        parser.add_argument(
+            "--scale",
+            choices=SCALES,
+            default="small",
+            help=_(
+                "small: the demo municipality; acapulco: also an Acapulco-size tree (13,170 blocks); "
+                "national: also every municipality of the country (~500,000 blocks)."
+            ),
+        )
+        parser.add_argument("--no-serve", action="store_true", help=_("Build the data, then exit."))
+        parser.add_argument(
+            "--keep", action="store_true", help=_("Keep the existing demo database instead of rebuilding it.")
+        )
+
+    def handle(self, *args, **options):
+        port = options["port"]
+        if not 0 < port < 65536:
+            raise CommandError(_("The port must be between 1 and 65535."))
+        started = time.perf_counter()
+        keep = options["keep"]
+        built = False
+        with using_channel(Channel.SYSTEM):
+            if not keep:
+                self._reset_database()
+            call_command("migrate", verbosity=0, interactive=False)
+            self.stdout.write(_("Database: %(name)s") % {"name": _database_label()})
+            if keep and Municipality.objects.exists():
+                if not _is_demo_database():
+                    raise CommandError(NOT_DEMO)
+                self.stdout.write(_("Keeping the existing demo database."))
+            else:
+                if not _is_demo_database():
+                    raise CommandError(NOT_DEMO)
+                result = build_demo(seed=options["seed"], scale=options["scale"], progress=True)
+                record(
+                    DEMO_ACTION,
+                    obj=result.escobedo,
+                    changes={"seed": result.seed, "scale": result.scale, "posts": result.posts},
+                )
+                built = True
+                self.stdout.write(
+                    _("Built the demo (seed %(seed)s, scale %(scale)s) in %(seconds).1f s: %(summary)s.")
+                    % {
+                        "seed": result.seed,
+                        "scale": result.scale,
+                        "seconds": time.perf_counter() - started,
+                        "summary": _(
+                            "%(municipalities)s municipalities, %(held)s liaison posts held, %(vacant)s vacant"
+                        )
+                        % {"municipalities": result.municipalities, **result.posts},
+                    }
+                )
+        self._print_logins(port, built)
+        if options["no_serve"]:
+            return
+        connections.close_all()
+        call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, skip_checks=True)
+
+    def _reset_database(self) -> None:
+        path = _sqlite_file()
+        if path is not None and path.exists():
+            if path.name != "demo.sqlite3" and not _is_demo_database():
+                raise CommandError(NOT_DEMO)
+            connections.close_all()
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            return
+        if _holds_data():
+            if not _is_demo_database():
+                raise CommandError(NOT_DEMO)
+            call_command("flush", verbosity=0, interactive=False)
+
+    def _print_logins(self, port: int, built: bool) -> None:
+        from redes.accounts.models import Membership
+
+        url = f"http://127.0.0.1:{port}/"
+        self.stdout.write("")
+        self.stdout.write(
+            _("Open %(url)s and log in with the password “%(password)s” as:")
+            % {"url": url, "password": DEMO_PASSWORD}
+        )
+        usernames = ["coordinacion", "sector1", "manzana1", "observador", "operador", "caso"]
+        rows = (
+            Membership.objects.active()
+            .filter(user__username__in=usernames)
+            .select_related("user", "node")
+            .order_by("user__username")
+        )
+        by_user = {m.user.username: m for m in rows}
+        for username in usernames:
+            m = by_user.get(username)
+            if m is None:
+                continue
+            self.stdout.write(f"  {username:<13} {Role(m.role).label} · {m.node.name}")
+        self.stdout.write("")

@@ -147,6 +147,8 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 _ALIAS_TO_FIELD = {alias: name for name, aliases in COLUMN_ALIASES.items() for alias in aliases}
 #: INEGI key parts, in nesting order, with their widths (numbers lose their leading zeros in some exports).
 INEGI_PARTS = (("cve_ent", 2), ("cve_mun", 3), ("cve_loc", 4), ("cve_ageb", 4), ("cve_mza", 3))
+#: CVEGEO length → length of the unit's own key at its end (locality or rural AGEB, urban AGEB, block).
+INEGI_OWN_KEY = {9: 4, 13: 4, 16: 3}
 
 
 # --- Decoding -------------------------------------------------------------------------------------------
@@ -496,7 +498,7 @@ class _Importer:
             else:
                 code = self._first(values, "code")
             if r.from_cvegeo:
-                r.name_key = self._own_key(values) or code[len(self.muni_code) :]
+                r.name_key = self._own_key(values) or code[-INEGI_OWN_KEY.get(len(code), 0) :]
             name = _text(values.get("nomgeo")) or self._first(values, "name")
             self.set_code_and_name(r, code, name)
             self.set_level(r, self._first(values, "level"))

@@ -1,0 +1,104 @@
+"""Helpers shared by the page views: node lookup through the scoping door, htmx detection, form errors."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
+
+from redes.accounts.roles import Perm
+from redes.accounts.scoping import can, get_scoped_or_404
+from redes.audit.services import record_denied
+from redes.territories.models import MUNICIPALITY_DEPTH, Node, NodeKind
+
+PAGE_SIZE = 50
+
+
+def is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def node_or_404(request, uuid, perm: str = Perm.VIEW_TERRITORY) -> Node:
+    """The node with this UUID if the user may see it; 404 for missing, not-yours and malformed alike."""
+    return get_scoped_or_404(Node.objects.select_related("municipality"), request.user, perm, uuid=uuid)
+
+
+def require_or_refuse(request, perm: str, node: Node, action: str) -> None:
+    """403 for a node the user sees but may not act on (a refused write is audited); 404 if unseen."""
+    if can(request.user, perm, node):
+        return
+    if not can(request.user, Perm.VIEW_TERRITORY, node):
+        from django.http import Http404
+
+        raise Http404
+    if request.method == "POST":
+        record_denied(action, actor=request.user, obj=node, reason=f"missing permission {perm}")
+    raise PermissionDenied
+
+
+def add_service_errors(form, exc: ValidationError) -> None:
+    """Show a service's ValidationError on the form: on the named fields when the form has them."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            target = field if field in form.fields else None
+            for error in errors:
+                form.add_error(target, error.messages if hasattr(error, "messages") else error)
+    else:
+        for message in exc.messages:
+            form.add_error(None, message)
+
+
+def child_level_label(node: Node) -> str:
+    """What the children of ``node`` are called (a level name of the municipality, or State/Municipality)."""
+    if node.kind == NodeKind.NATION:
+        return str(_("States"))
+    if node.kind == NodeKind.STATE:
+        return str(_("Municipalities"))
+    municipality = node.municipality
+    if node.depth >= municipality.leaf_depth:
+        return ""
+    return municipality.level_name(node.depth + 1)
+
+
+def level_counts(node: Node) -> list[tuple[str, int]]:
+    """How many units lie below ``node`` at each level (one GROUP BY)."""
+    rows = (
+        Node.objects.subtree(node, include_self=False)
+        .values("depth")
+        .annotate(n=Count("pk"))
+        .order_by("depth")
+    )
+    counts: list[tuple[str, int]] = []
+    units = 0
+    for row in rows:
+        depth, n = row["depth"], row["n"]
+        if node.municipality_id:
+            counts.append((node.municipality.level_name(depth), n))
+        elif depth == MUNICIPALITY_DEPTH - 1:
+            counts.append((str(_("States")), n))
+        elif depth == MUNICIPALITY_DEPTH:
+            counts.append((str(_("Municipalities")), n))
+        else:
+            units += n
+    if units:
+        counts.append((str(_("Territorial units")), units))
+    return counts
+
+
+def breadcrumbs(user, node: Node) -> list[tuple[Node, bool]]:
+    """The ancestors of ``node`` from the top, each with whether the user may open it."""
+    return [(ancestor, can(user, Perm.VIEW_TERRITORY, ancestor)) for ancestor in node.ancestors()]
+
+
+def with_level_labels(nodes, within: Node) -> list[Node]:
+    """Give each unit below ``within`` a ``level_label`` without a query per row.
+
+    Inside one municipality the label is the level's name; above municipalities it is the municipality's
+    name (the rows must then come with ``select_related("municipality")``)."""
+    nodes = list(nodes)
+    for n in nodes:
+        if within.municipality_id:
+            n.level_label = within.municipality.level_name(n.depth)
+        else:
+            n.level_label = n.municipality.name if n.municipality_id else ""
+    return nodes

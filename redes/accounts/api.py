@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from redes.core.api import ERRORS, WRITE_ERRORS, ErrorOut, NotFound, Paginator, attempt, user_of
@@ -183,7 +183,7 @@ def grant(request, payload: MembershipIn):
         scoping.require(actor, Perm.MANAGE_USERS, node)
         target = _managed_user(request, payload.user)
         membership = services.grant_membership(target, node, payload.role, actor=actor)
-    return 201, _memberships().get(pk=membership.pk)
+    return Status(201, _memberships().get(pk=membership.pk))
 
 
 @router.post(
@@ -249,4 +249,4 @@ def create_user(request, payload: UserIn):
             )
             membership = services.grant_membership(user, node, payload.role, actor=actor)
     user.scoped_memberships = [_memberships().get(pk=membership.pk)]
-    return 201, user
+    return Status(201, user)

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext as _
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from redes.accounts import scoping
@@ -116,7 +116,7 @@ def assign(request, uuid: str, payload: LiaisonIn):
             actor=actor,
             reason=payload.reason,
         )
-    return 201, _assignments().get(pk=assignment.pk)
+    return Status(201, _assignments().get(pk=assignment.pk))
 
 
 @router.post(

@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Field, File, Form, Query, Router, Schema
+from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
@@ -178,6 +178,22 @@ class NodeDetail(NodeOut):
     children: int = Field(..., description="Number of direct children.")
     geometry: dict[str, Any] | None = Field(None, description="GeoJSON geometry, only with ?geometry=true.")
 
+    @staticmethod
+    def resolve_ancestors(obj: Node, context) -> list[Node]:
+        user = user_of(context["request"])
+        ancestors = obj.ancestors()
+        for a in ancestors:
+            a.reachable = scoping.can(user, Perm.VIEW_TERRITORY, a)
+        return ancestors
+
+    @staticmethod
+    def resolve_children(obj: Node) -> int:
+        return obj.children.count()
+
+    @staticmethod
+    def resolve_geometry(obj: Node) -> dict | None:
+        return obj.geometry if getattr(obj, "with_geometry", False) else None
+
 
 class NodeFilters(Schema):
     municipality: str | None = Field(None, description="Municipality UUID or INEGI key, e.g. 19021.")
@@ -316,7 +332,7 @@ def create_municipality(request, payload: MunicipalityIn):
             state_name=payload.state_name,
             geometry=payload.geometry,
         )
-    return 201, municipality
+    return Status(201, municipality)
 
 
 @router.get(
@@ -349,7 +365,7 @@ def put_levels(request, uuid: str, payload: LevelsIn):
 
 @router.post(
     "/municipalities/{uuid}/import",
-    response={201: ImportReportOut, 400: ImportReportOut, **WRITE_ERRORS},
+    response={**WRITE_ERRORS, 201: ImportReportOut, 400: ImportReportOut},
     tags=[MUNICIPALITIES],
     summary="Import territory units from CSV or GeoJSON",
     description="Multipart upload: ``file`` and ``format`` (``csv`` or ``geojson``; guessed from the file name "
@@ -384,9 +400,9 @@ def import_units(request, uuid: str, file: File[UploadedFile], format: Form[str 
     ]
     if report.ok:
         body["detail"] = _("Imported %(count)s units.") % {"count": report.created}
-        return 201, body
+        return Status(201, body)
     body["detail"] = _("Nothing was imported: the file has %(count)s errors.") % {"count": report.error_count}
-    return 400, body
+    return Status(400, body)
 
 
 def _guess_format(filename: str | None) -> str:
@@ -467,33 +483,9 @@ def list_nodes(request, filters: Query[NodeFilters]):
     summary="One node, with its breadcrumb",
 )
 def get_node(request, uuid: str, geometry: bool = False):
-    user = user_of(request)
     node = find_node(request, uuid)
-    ancestors = [
-        {**_ref(a, request), "reachable": scoping.can(user, Perm.VIEW_TERRITORY, a)} for a in node.ancestors()
-    ]
-    return {
-        **_ref(node, request),
-        "parent": node.parent.uuid if node.parent_id else None,
-        "municipality": node.municipality.uuid if node.municipality_id else None,
-        "centroid_lat": node.centroid_lat,
-        "centroid_lon": node.centroid_lon,
-        "has_geometry": node.geometry is not None,
-        "ancestors": ancestors,
-        "children": node.children.count(),
-        "geometry": node.geometry if geometry else None,
-    }
-
-
-def _ref(node: Node, request) -> dict:
-    return {
-        "uuid": node.uuid,
-        "code": node.code,
-        "name": node.name,
-        "kind": node.kind,
-        "level": level_label(node, request),
-        "depth": node.depth,
-    }
+    node.with_geometry = geometry
+    return node
 
 
 @router.post(
@@ -527,7 +519,7 @@ def create_node(request, payload: NodeIn):
         node = services.create_node(
             municipality, parent, payload.code, payload.name, actor=user, geometry=payload.geometry
         )
-    return 201, node
+    return Status(201, node)
 
 
 def _level_or_none(municipality: Municipality, depth: int) -> str:
@@ -609,17 +601,17 @@ def get_coverage(request, uuid: str, vacant_limit: int = Query(100, ge=0, le=100
     empty = _numbers(Coverage(covered=0, total=0))
     return {
         **_numbers(coverage(node)),
-        "node": _ref(node, request),
+        "node": node,
         "children": [
             {
                 **(_numbers(by_child[c.pk]) if c.pk in by_child else empty),
-                "node": _ref(c, request),
+                "node": c,
                 "has_liaison": c.pk in held,
             }
             for c in children
         ],
         "vacant_count": vacant.count(),
-        "vacant": [_ref(v, request) for v in vacant.select_related("municipality")[:vacant_limit]],
+        "vacant": list(vacant[:vacant_limit]),
     }
 
 

@@ -19,6 +19,7 @@ from redes.demo.generator import DEMO_PASSWORD, SCALES, build_demo
 from redes.territories.models import Municipality
 
 DEMO_ACTION = "demo.build"
+DEMO_FILE = "demo.sqlite3"  # the demo's own database (see redes/cli.py)
 NOT_DEMO = _lazy(
     "The database holds data that the demo did not create, and the demo only rebuilds its own database. "
     "Unset DATABASE_URL to use the demo's own file."
@@ -94,7 +95,6 @@ class Command(BaseCommand):
             raise CommandError(_("The port must be between 1 and 65535."))
         started = time.perf_counter()
         keep = options["keep"]
-        built = False
         with using_channel(Channel.SYSTEM):
             if not keep:
                 self._reset_database()
@@ -107,46 +107,53 @@ class Command(BaseCommand):
             else:
                 if not _is_demo_database():
                     raise CommandError(NOT_DEMO)
+                # Marked first, so that a build stopped half-way is still known as the demo's own data.
+                record(DEMO_ACTION, changes={"seed": options["seed"], "scale": options["scale"]})
                 result = build_demo(seed=options["seed"], scale=options["scale"], progress=True)
-                record(
-                    DEMO_ACTION,
-                    obj=result.escobedo,
-                    changes={"seed": result.seed, "scale": result.scale, "posts": result.posts},
-                )
-                built = True
                 self.stdout.write(
-                    _("Built the demo (seed %(seed)s, scale %(scale)s) in %(seconds).1f s: %(summary)s.")
+                    _(
+                        "Built the demo (seed %(seed)s, scale %(scale)s) in %(seconds).1f s: %(municipalities)s "
+                        "municipalities, %(held)s liaison posts held, %(vacant)s vacant."
+                    )
                     % {
                         "seed": result.seed,
                         "scale": result.scale,
                         "seconds": time.perf_counter() - started,
-                        "summary": _(
-                            "%(municipalities)s municipalities, %(held)s liaison posts held, %(vacant)s vacant"
-                        )
-                        % {"municipalities": result.municipalities, **result.posts},
+                        "municipalities": result.municipalities,
+                        "held": result.posts["held"],
+                        "vacant": result.posts["vacant"],
                     }
                 )
-        self._print_logins(port, built)
+        self._print_logins(port)
         if options["no_serve"]:
             return
         connections.close_all()
         call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, skip_checks=True)
 
     def _reset_database(self) -> None:
+        """Empty the demo database: delete the demo's own SQLite file, else flush (never a foreign database)."""
         path = _sqlite_file()
-        if path is not None and path.exists():
-            if path.name != "demo.sqlite3" and not _is_demo_database():
-                raise CommandError(NOT_DEMO)
-            connections.close_all()
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            return
-        if _holds_data():
+        own_file = path is not None and path.name == DEMO_FILE and not connection.in_atomic_block
+        if not own_file:
+            if not _holds_data():
+                return
             if not _is_demo_database():
                 raise CommandError(NOT_DEMO)
-            call_command("flush", verbosity=0, interactive=False)
+            if path is None or connection.in_atomic_block:
+                if connection.vendor == "postgresql" and connection.in_atomic_block:
+                    # Inside a transaction (tests), deferred foreign-key checks must run before TRUNCATE.
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                call_command("flush", verbosity=0, interactive=False)
+                if connection.vendor == "postgresql" and connection.in_atomic_block:
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+                return
+        connections.close_all()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
-    def _print_logins(self, port: int, built: bool) -> None:
+    def _print_logins(self, port: int) -> None:
         from redes.accounts.models import Membership
 
         url = f"http://127.0.0.1:{port}/"

@@ -736,6 +736,7 @@ def import_territory(
             importer.parse_geojson(text)
     if report.total_rows and not any(e.row == 0 for e in report.errors):
         _write(importer, municipality, actor, progress)
+    report.errors.sort(key=lambda e: e.row)
     if not report.ok:
         record_denied(
             IMPORT_ACTION,

@@ -16,6 +16,9 @@ from redes.territories.models import Municipality, Node, NodeKind
 
 
 class RedesCommand(BaseCommand):
+    # Like ``createsuperuser``: administration commands skip the system checks (``migrate`` runs them).
+    requires_system_checks = []
+
     def create_parser(self, prog_name, subcommand, **kwargs):
         self.help = str(self.help)  # a lazy translation at class level; argparse wants a str
         return super().create_parser(prog_name, subcommand, **kwargs)

@@ -49,7 +49,7 @@ def _unit_or_404(request, uuid, action: str) -> Node:
 @require_http_methods(["GET", "POST"])
 def add_child(request, uuid):
     node = _unit_or_404(request, uuid, "territories.node.create")
-    form = ChildForm(request.POST or None, prefix="add")
+    form = ChildForm(request.POST if request.method == "POST" else None, prefix="add")
     if request.method == "POST" and form.is_valid():
         if node.kind not in (NodeKind.MUNICIPALITY, NodeKind.UNIT):
             form.add_error(None, _("Units can only be added inside a municipality."))
@@ -75,7 +75,7 @@ def add_child(request, uuid):
 def rename(request, uuid):
     node = _unit_or_404(request, uuid, "territories.node.update")
     initial = {"name": node.name, "code": node.code}
-    form = RenameForm(request.POST or None, prefix="rename", initial=initial)
+    form = RenameForm(request.POST if request.method == "POST" else None, prefix="rename", initial=initial)
     if request.method == "POST" and form.is_valid():
         if node.kind != NodeKind.UNIT:
             form.add_error(None, _("Only territorial units can be renamed here."))
@@ -96,7 +96,7 @@ def rename(request, uuid):
 @require_http_methods(["GET", "POST"])
 def move(request, uuid):
     node = _unit_or_404(request, uuid, "territories.node.move")
-    form = MoveForm(request.POST or None, prefix="move")
+    form = MoveForm(request.POST if request.method == "POST" else None, prefix="move")
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["parent_code"].strip()
         new_parent = (
@@ -127,7 +127,7 @@ def move(request, uuid):
 @require_http_methods(["GET", "POST"])
 def remove(request, uuid):
     node = _unit_or_404(request, uuid, "territories.node.remove")
-    form = RemoveForm(request.POST or None, prefix="remove")
+    form = RemoveForm(request.POST if request.method == "POST" else None, prefix="remove")
     if request.method == "POST" and form.is_valid():
         parent = node.parent
         try:

@@ -65,7 +65,7 @@ def user_list(request):
 @require_http_methods(["GET", "POST"])
 def user_create(request):
     _require_manage_users(request, "accounts.user.create")
-    form = UserCreateForm(request.POST or None, actor=request.user)
+    form = UserCreateForm(request.POST if request.method == "POST" else None, actor=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -106,7 +106,9 @@ def _target_or_404(request, uuid):
 def user_detail(request, uuid):
     _require_manage_users(request, "accounts.membership.grant")
     target, memberships = _target_or_404(request, uuid)
-    form = GrantMembershipForm(request.POST or None, actor=request.user, prefix="grant")
+    form = GrantMembershipForm(
+        request.POST if request.method == "POST" else None, actor=request.user, prefix="grant"
+    )
     if request.method == "POST" and form.is_valid():
         try:
             grant_membership(target, form.cleaned_data["node"], form.cleaned_data["role"], actor=request.user)

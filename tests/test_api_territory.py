@@ -258,9 +258,14 @@ class NodeListTests(ApiTestCase):
         self.assert_error(self.api(self.w.sector2, "get", f"/nodes?parent={self.w.s1.uuid}"), 404)
         self.assert_error(self.api(self.w.coord, "get", "/nodes?subtree=garbage"), 404)
 
+    def test_it_refuses_nul_characters_and_huge_offsets(self):
+        for query in ("?q=a%00b", "?municipality=%00", "?offset=100000000000000000000", "?limit=0"):
+            with self.subTest(query=query):
+                self.assert_error(self.api(self.w.coord, "get", f"/nodes{query}"), 422)
+
     def test_it_explains_a_wrong_level(self):
         body = self.assert_error(self.api(self.w.coord, "get", "/nodes?municipality=19021&level=Zona"), 400)
-        self.assertEqual(body["errors"][0]["loc"], ["body", "level"])
+        self.assertEqual(body["errors"][0]["loc"], ["query", "level"])
         self.assert_error(self.api(self.w.coord, "get", "/nodes?municipality=19021&level=7"), 400)
         self.assert_error(self.api(self.w.coord, "get", "/nodes?level=Sector"), 400)
         self.assert_error(self.api(self.w.coord, "get", "/nodes?depth=99"), 422)
@@ -347,6 +352,8 @@ class NodeCreateTests(ApiTestCase):
             ),
             (self.payload(name="  "), 400),
             (self.payload(code="x" * 40), 422),
+            (self.payload(code="S01-M\x00"), 422),
+            (self.payload(geometry={"type": "Point", "coordinates": [0, 0], "x": "\x00"}), 422),
             ({"parent": str(self.w.s1.uuid), "code": "S01-M009"}, 422),
             (self.payload(parent="not-a-uuid"), 404),
             (self.payload(parent=str(uuid.uuid4())), 404),
@@ -363,6 +370,10 @@ class NodeCreateTests(ApiTestCase):
             self.api(self.w.coord, "post", "/nodes", self.payload(parent=str(uuid.uuid4()))), 404
         )
         self.assertEqual(body["errors"][0]["loc"], ["body", "parent"])
+
+    def test_a_wrong_level_names_the_field(self):
+        body = self.assert_error(self.api(self.w.coord, "post", "/nodes", self.payload(level="Sector")), 400)
+        self.assertEqual(body["errors"][0]["loc"], ["body", "level"])
 
     def test_units_cannot_hang_from_a_state(self):
         payload = self.payload(parent=str(self.w.state_nl.uuid))

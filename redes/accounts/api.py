@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from redes.core.api import ERRORS, WRITE_ERRORS, ErrorOut, NotFound, Paginator, attempt, user_of
+from redes.core.api import ERRORS, WRITE_ERRORS, ErrorOut, Input, NotFound, Paginator, attempt, user_of
 from redes.territories.api import NodeRef, find_municipality, find_node
 
 from . import scoping, services
@@ -79,19 +79,19 @@ class MeOut(UserOut):
     )
 
 
-class MembershipFilters(Schema):
+class MembershipFilters(Input):
     municipality: str | None = Field(None, description="Municipality UUID or INEGI key.")
     subtree: str | None = Field(None, description="Only memberships at this node or under it.")
     active: bool = Field(True, description="false lists ended memberships too.")
 
 
-class MembershipIn(Schema):
+class MembershipIn(Input):
     user: str = Field(..., description="UUID of a user with a membership in the caller's territory.")
     node: str = Field(..., description="UUID of the node where the role is held.")
     role: Role = Field(..., examples=["block_liaison"])
 
 
-class UserIn(Schema):
+class UserIn(Input):
     username: str = Field(..., max_length=150, examples=["mlopez"])
     full_name: str = Field("", max_length=200, examples=["María López Hernández"])
     email: str = Field("", max_length=254, examples=["mlopez@example.org"])
@@ -101,7 +101,7 @@ class UserIn(Schema):
     role: Role = Field(..., examples=["block_liaison"])
 
 
-class UserFilters(Schema):
+class UserFilters(Input):
     municipality: str | None = Field(None, description="Municipality UUID or INEGI key.")
     q: str | None = Field(None, max_length=100, description="Search in usernames and names.")
 

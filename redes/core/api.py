@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DataError
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Schema
@@ -22,6 +23,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.pagination import LimitOffsetPagination
 from ninja.security import HttpBearer
+from pydantic import model_validator
 
 from redes.accounts.models import ApiToken, hash_token
 from redes.accounts.services import TOKEN_PREFIX, user_for_token
@@ -30,6 +32,36 @@ from redes.audit.services import record_denied
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
+MAX_OFFSET = 1_000_000_000
+
+
+# --- input --------------------------------------------------------------------------------------------------
+
+
+def _has_nul(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if depth > 50:
+        return False
+    if isinstance(value, dict):
+        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v, depth + 1) for v in value)
+    return False
+
+
+class Input(Schema):
+    """Base of every request schema: refuses NUL characters, which no database column can hold."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        raw = getattr(data, "_obj", data)  # ninja hands over its DjangoGetter wrapper
+        values = raw.items() if isinstance(raw, dict) else ()
+        for key, value in values:
+            if _has_nul(value):
+                raise ValueError(_("%(field)s: NUL characters are not allowed.") % {"field": key})
+        return data
 
 
 # --- errors -------------------------------------------------------------------------------------------------
@@ -99,6 +131,13 @@ def install_error_handlers(api) -> None:
             request, _body(_("The request does not fit the schema."), errors), status=422
         )
 
+    @api.exception_handler(DataError)
+    def unstorable(request, exc):
+        # A last line of defence: values the database refuses (out of range, unstorable characters).
+        return api.create_response(
+            request, _body(_("The request contains a value the database cannot store.")), status=400
+        )
+
     @api.exception_handler(HttpError)
     def http_error(request, exc):
         detail = exc.message
@@ -107,10 +146,17 @@ def install_error_handlers(api) -> None:
         return api.create_response(request, _body(detail), status=exc.status_code)
 
 
+def _loc(field: str) -> list[str]:
+    """``name`` → ["body", "name"]; ``query.level`` → ["query", "level"]; ``__all__`` → ["body"]."""
+    if field == "__all__":
+        return ["body"]
+    return field.split(".", 1) if "." in field else ["body", field]
+
+
 def validation_errors(exc: ValidationError) -> list[dict]:
     if hasattr(exc, "error_dict"):
         return [
-            {"loc": ["body", field] if field != "__all__" else ["body"], "msg": str(message)}
+            {"loc": _loc(field), "msg": str(message)}
             for field, messages in exc.message_dict.items()
             for message in messages
         ]
@@ -174,7 +220,7 @@ class Paginator(LimitOffsetPagination):
 
     class Input(Schema):
         limit: int = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Page size (at most 500).")
-        offset: int = Field(0, ge=0, description="How many rows to skip.")
+        offset: int = Field(0, ge=0, le=MAX_OFFSET, description="How many rows to skip.")
 
     def __init__(self, **kwargs):
         super().__init__(max_limit=MAX_PAGE, **kwargs)

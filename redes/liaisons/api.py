@@ -15,7 +15,7 @@ from ninja.pagination import paginate
 from redes.accounts import scoping
 from redes.accounts.models import Membership, User
 from redes.accounts.roles import Perm
-from redes.core.api import ERRORS, WRITE_ERRORS, ErrorOut, NotFound, Paginator, attempt, user_of
+from redes.core.api import ERRORS, WRITE_ERRORS, ErrorOut, Input, NotFound, Paginator, attempt, user_of
 from redes.territories.api import NodeRef, find_municipality, find_node
 
 from . import services
@@ -44,7 +44,7 @@ class LiaisonOut(Schema):
         return obj.is_active
 
 
-class LiaisonIn(Schema):
+class LiaisonIn(Input):
     full_name: str = Field(..., max_length=200, examples=["María López Hernández"])
     phone: str = Field(
         "", max_length=30, examples=["81 1234 5678"], description="Mexican number, any common form."
@@ -54,12 +54,12 @@ class LiaisonIn(Schema):
     reason: str = Field("", max_length=200, description="Why the previous holder, if any, leaves.")
 
 
-class EndIn(Schema):
+class EndIn(Input):
     end_date: dt.date | None = Field(None, examples=["2026-03-01"], description="Default: today.")
     reason: str = Field("", max_length=200, examples=["Moved away"])
 
 
-class LiaisonFilters(Schema):
+class LiaisonFilters(Input):
     municipality: str | None = Field(None, description="Municipality UUID or INEGI key.")
     subtree: str | None = Field(None, description="Only posts of this node and the units under it.")
     active: bool | None = Field(None, description="true: posts held today; false: ended posts.")

@@ -18,7 +18,17 @@ from ninja.pagination import paginate
 
 from redes.accounts import scoping
 from redes.accounts.roles import Perm
-from redes.core.api import ERRORS, WRITE_ERRORS, ErrorItem, ErrorOut, NotFound, Paginator, attempt, user_of
+from redes.core.api import (
+    ERRORS,
+    WRITE_ERRORS,
+    ErrorItem,
+    ErrorOut,
+    Input,
+    NotFound,
+    Paginator,
+    attempt,
+    user_of,
+)
 from redes.liaisons.services import Coverage, coverage, coverage_by_child, current_liaisons, vacant_posts
 
 from . import services
@@ -120,7 +130,7 @@ class MunicipalityDetail(MunicipalityOut):
     units: list[LevelCount]
 
 
-class MunicipalityIn(Schema):
+class MunicipalityIn(Input):
     code: str = Field(..., examples=["19021"], description="INEGI key, 5 digits.")
     name: str = Field(..., examples=["General Escobedo"])
     levels: list[str] = Field(
@@ -130,7 +140,7 @@ class MunicipalityIn(Schema):
     geometry: dict[str, Any] | None = Field(None, description="GeoJSON Polygon or MultiPolygon (WGS84).")
 
 
-class LevelsIn(Schema):
+class LevelsIn(Input):
     levels: list[str] = Field(..., examples=[["Sector", "Zona", "Manzana"]])
 
 
@@ -195,7 +205,7 @@ class NodeDetail(NodeOut):
         return obj.geometry if getattr(obj, "with_geometry", False) else None
 
 
-class NodeFilters(Schema):
+class NodeFilters(Input):
     municipality: str | None = Field(None, description="Municipality UUID or INEGI key, e.g. 19021.")
     subtree: str | None = Field(None, description="Only nodes under this node (itself included).")
     parent: str | None = Field(None, description="Only the direct children of this node.")
@@ -208,7 +218,7 @@ class NodeFilters(Schema):
     q: str | None = Field(None, max_length=100, description="Search in names and codes.")
 
 
-class NodeIn(Schema):
+class NodeIn(Input):
     parent: str = Field(..., description="UUID of the parent node (the municipality or a unit).")
     code: str = Field(..., max_length=32, examples=["S01-M003"])
     name: str = Field(..., max_length=200, examples=["Manzana 3"])
@@ -218,7 +228,7 @@ class NodeIn(Schema):
     geometry: dict[str, Any] | None = Field(None, examples=[SQUARE], description="GeoJSON geometry (WGS84).")
 
 
-class NodePatch(Schema):
+class NodePatch(Input):
     code: str | None = Field(None, max_length=32, examples=["S01-M003"])
     name: str | None = Field(None, max_length=200, examples=["Manzana 3 (norte)"])
     geometry: dict[str, Any] | None = Field(
@@ -226,7 +236,7 @@ class NodePatch(Schema):
     )
 
 
-class MoveIn(Schema):
+class MoveIn(Input):
     parent: str = Field(..., description="UUID of the new parent (of the level above the node's).")
 
 
@@ -388,6 +398,10 @@ def import_units(request, uuid: str, file: File[UploadedFile], format: Form[str 
                 }
             )
         fmt = (format or "").strip().lower() or _guess_format(file.name)
+        if fmt not in ("csv", "geojson", "json"):
+            raise ValidationError(
+                {"format": _("Unknown file format; use csv or geojson (or name the file .csv or .geojson).")}
+            )
     report = import_territory(municipality, file.read(), fmt, actor=user)
     body = report.as_dict()
     body["errors"] = [
@@ -417,7 +431,7 @@ def _guess_format(filename: str | None) -> str:
 # --- nodes ----------------------------------------------------------------------------------------------------
 
 
-def _level_depth(municipality: Municipality, level: str) -> int:
+def _level_depth(municipality: Municipality, level: str, where: str = "body") -> int:
     level = level.strip()
     if level.isdigit():
         position = int(level)
@@ -429,7 +443,7 @@ def _level_depth(municipality: Municipality, level: str) -> int:
             return depth
     raise ValidationError(
         {
-            "level": _("“%(level)s” is not a level of %(municipality)s (levels: %(levels)s).")
+            f"{where}.level": _("“%(level)s” is not a level of %(municipality)s (levels: %(levels)s).")
             % {
                 "level": level,
                 "municipality": municipality.name,
@@ -466,9 +480,9 @@ def list_nodes(request, filters: Query[NodeFilters]):
     if filters.level:
         if municipality is None:
             raise ValidationError(
-                {"level": _("Filtering by level needs a municipality, a subtree or a parent.")}
+                {"query.level": _("Filtering by level needs a municipality, a subtree or a parent.")}
             )
-        qs = qs.filter(municipality=municipality, depth=_level_depth(municipality, filters.level))
+        qs = qs.filter(municipality=municipality, depth=_level_depth(municipality, filters.level, "query"))
     if filters.depth is not None:
         qs = qs.filter(depth=filters.depth)
     if filters.q:

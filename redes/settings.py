@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "axes",
+    "ninja",  # only for its static files: the API docs page works offline
     "redes.territories",
     "redes.accounts",
     "redes.liaisons",

@@ -82,3 +82,6 @@ class OpenApiTests(SimpleTestCase):
         response = Client().get("/api/v1/docs")
         self.assertEqual(response.status_code, 200)
         self.assertIn(b"openapi.json", response.content)
+        # Served from the package's static files, not from a CDN: the page works without internet.
+        self.assertNotIn(b"cdn.", response.content)
+        self.assertEqual(Client().get("/static/ninja/swagger-ui-bundle.js").status_code, 200)

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+from django.test import override_settings
 from django.utils import timezone
 
 from redes.audit.models import AuditEvent, Outcome
@@ -23,6 +24,7 @@ def posts():
     )
 
 
+@override_settings(LANGUAGE_CODE="en")  # assertions read English text
 class AssignTests(RedesTestCase):
     def assign(self, actor, node, htmx=False, **data):
         payload = {
@@ -131,6 +133,7 @@ class AssignTests(RedesTestCase):
         self.assertEqual(client.get(url(self.w.b12, "liaison/end/")).status_code, 405)
 
 
+@override_settings(LANGUAGE_CODE="en")  # assertions read English text
 class EndTests(RedesTestCase):
     def end(self, user, node, htmx=False, reason="Se mudó"):
         headers = {"HX-Request": "true"} if htmx else {}
@@ -176,6 +179,7 @@ class EndTests(RedesTestCase):
         self.assertContains(response, "before it started")
 
 
+@override_settings(LANGUAGE_CODE="en")  # assertions read English text
 class PanelTests(RedesTestCase):
     def test_the_panel_as_a_page_and_as_a_fragment(self):
         client = self.client_for(self.w.coord)
@@ -219,6 +223,7 @@ class PanelTests(RedesTestCase):
         self.assertIn('hx-post="' + url(self.w.b11, "liaison/assign/"), html)
 
 
+@override_settings(LANGUAGE_CODE="en")  # assertions read English text
 class VacantPageTests(RedesTestCase):
     def test_it_lists_the_vacant_posts_below_a_node(self):
         response = self.client_for(self.w.coord).get(url(self.w.esc_node, "vacant/"))

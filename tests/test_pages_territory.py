@@ -3,6 +3,7 @@
 import json
 
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from redes.audit.models import AuditEvent, Outcome
@@ -19,6 +20,7 @@ def node_url(node, suffix=""):
     return f"/territory/{node.uuid}/{suffix}"
 
 
+@override_settings(LANGUAGE_CODE="en")  # assertions read English text
 class NodePageAccessTests(RedesTestCase):
     def test_anonymous_users_are_sent_to_sign_in(self):
         response = self.client_for(None).get(node_url(self.w.s1))
@@ -98,6 +100,7 @@ class NodePageAccessTests(RedesTestCase):
             self.assertEqual(client.get(node_url(self.w.esc_node), {"page": page}).status_code, 200)
 
 
+@override_settings(LANGUAGE_CODE="en")  # assertions read English text
 class NodePageQueryCountTests(RedesTestCase):
     def count_queries(self, client, url):
         with CaptureQueriesContext(connection) as ctx:
@@ -134,6 +137,7 @@ class NodePageQueryCountTests(RedesTestCase):
         self.assertEqual(after, before)
 
 
+@override_settings(LANGUAGE_CODE="en")  # assertions read English text
 class MapTests(RedesTestCase):
     def geojson(self, user, node):
         response = self.client_for(user).get(node_url(node, "map.geojson"))
@@ -182,6 +186,7 @@ class MapTests(RedesTestCase):
         self.assertNotIn("leaflet.js", html)
 
 
+@override_settings(LANGUAGE_CODE="en")  # assertions read English text
 class SearchTests(RedesTestCase):
     def search(self, user, q, within=None, **headers):
         params = {"q": q}
@@ -225,6 +230,7 @@ class SearchTests(RedesTestCase):
         self.assertEqual(self.client_for(None).get("/territory/search/?q=man").status_code, 302)
 
 
+@override_settings(LANGUAGE_CODE="en")  # assertions read English text
 class TreeFormTests(RedesTestCase):
     """Add, rename, move and remove: coordinators only, through the territory services (audited)."""
 

@@ -38,7 +38,7 @@ class MunicipalityListTests(ApiTestCase):
     def codes(self, user):
         response = self.api(user, "get", "/municipalities")
         self.assertEqual(response.status_code, 200)
-        return [m["code"] for m in response.json()]
+        return [m["code"] for m in response.json()["items"]]
 
     def test_it_lists_the_municipalities_each_user_reaches(self):
         self.assertEqual(self.codes(self.w.coord), ["19021"])
@@ -52,7 +52,7 @@ class MunicipalityListTests(ApiTestCase):
         self.assert_error(self.api(None, "get", "/municipalities"), 401)
 
     def test_it_shows_the_level_schema(self):
-        body = self.api(self.w.coord, "get", "/municipalities").json()[0]
+        body = self.api(self.w.coord, "get", "/municipalities").json()["items"][0]
         self.assertEqual([lv["name"] for lv in body["levels"]], ["Sector", "Manzana"])
         self.assertEqual(body["node"], str(self.w.esc_node.uuid))
 

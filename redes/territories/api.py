@@ -294,9 +294,17 @@ def _numbers(cov) -> dict:
     tags=[MUNICIPALITIES],
     summary="Municipalities the caller reaches",
 )
+@paginate(Paginator)
 def list_municipalities(request):
-    """Every municipality the caller holds a membership in or under (observers: all those under their node)."""
-    return scoping.municipalities(user_of(request)).select_related("node").prefetch_related("levels")
+    """Every municipality the caller holds a membership in or under (observers: all those under their node).
+
+    Paginated (``limit`` at most 500), by INEGI key."""
+    return (
+        scoping.municipalities(user_of(request))
+        .select_related("node")
+        .prefetch_related("levels")
+        .order_by("code")
+    )
 
 
 @router.get(

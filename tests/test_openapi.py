@@ -67,6 +67,11 @@ class OpenApiTests(SimpleTestCase):
                     self.assertIn("401", operation["responses"])
                     self.assertIn("404", operation["responses"])
 
+    def test_operation_ids_are_unique(self):
+        ids = [op["operationId"] for ops in self.doc["paths"].values() for op in ops.values()]
+        self.assertEqual(len(ids), len(set(ids)))
+        self.assertEqual(len(ids), sum(len(m) for m in ENDPOINTS.values()))
+
     def test_urls_name_records_by_uuid(self):
         for path in self.doc["paths"]:
             self.assertNotIn("{id}", path)

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
@@ -421,9 +422,15 @@ def import_units(request, uuid: str, file: File[UploadedFile], format: Form[str 
         for e in body["errors"]
     ]
     if report.ok:
-        body["detail"] = _("Imported %(count)s units.") % {"count": report.created}
+        body["detail"] = ngettext("Imported %(count)s unit.", "Imported %(count)s units.", report.created) % {
+            "count": report.created
+        }
         return Status(201, body)
-    body["detail"] = _("Nothing was imported: the file has %(count)s errors.") % {"count": report.error_count}
+    body["detail"] = ngettext(
+        "Nothing was imported: the file has %(count)s error.",
+        "Nothing was imported: the file has %(count)s errors.",
+        report.error_count,
+    ) % {"count": report.error_count}
     return Status(400, body)
 
 

@@ -146,6 +146,13 @@ class CsvHappyPathTests(CsvImportTestCase):
         self.assertTrue(report.ok, report.errors)
         self.assertEqual(Node.objects.get(municipality=self.muni, code="S03").name, "Sector “Centro”")
 
+    def test_it_reads_excel_files_with_a_sep_line(self):
+        report = self.run_import(
+            csv_bytes("sep=;", "Clave;Nombre;Nivel;Padre", "S03;Sector 3, Norte;Sector;")
+        )
+        self.assertTrue(report.ok, report.errors)
+        self.assertEqual(Node.objects.get(municipality=self.muni, code="S03").name, "Sector 3, Norte")
+
     def test_it_reads_tabs_and_quoted_cells(self):
         report = self.run_import(
             csv_bytes("code\tname\tlevel\tparent", 'S03\t"Sector\t3, ""Norte"""\tSector\t')

@@ -7,7 +7,15 @@ from redes.accounts.services import grant_membership
 
 from .base import RedesTestCase
 
-PERSONAL = ("Sergio Sector", "Blanca Manzana", "Alma Acapulco", "+528112345678", "+52744")
+PERSONAL = (
+    "Sergio Sector",
+    "Blanca Manzana",
+    "Alma Acapulco",
+    "+528112345678",
+    "+52744",
+    "744 123 4567",
+    "1234 567",
+)
 
 
 @override_settings(LANGUAGE_CODE="en")  # assertions read English text

@@ -203,7 +203,7 @@ class PanelTests(RedesTestCase):
         response = self.client_for(self.w.observer).get(url(self.w.b11, "liaison/"))
         self.assertEqual(response.status_code, 200)
         self.assertContains(response, "Liaison assigned")
-        for secret in ("Blanca Manzana", "+528112345679", "8112345679"):
+        for secret in ("Blanca Manzana", "+528112345679", "8112345679", "1234 5679"):
             self.assertNotContains(response, secret)
 
     def test_access_matrix(self):

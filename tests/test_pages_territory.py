@@ -13,7 +13,7 @@ from redes.territories.services import create_node
 
 from .base import RedesTestCase
 
-PERSONAL = ("Sergio Sector", "Blanca Manzana", "+528112345678", "8112345678", "+528112345679")
+PERSONAL = ("Sergio Sector", "Blanca Manzana", "+528112345678", "8112345678", "+528112345679", "1234 567")
 
 
 def node_url(node, suffix=""):

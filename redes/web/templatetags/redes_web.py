@@ -1,6 +1,8 @@
 """Small template helpers for the pages."""
 
+import phonenumbers
 from django import template
+from django.utils.translation import gettext_lazy as _
 
 register = template.Library()
 
@@ -37,3 +39,41 @@ def query_with(context, **changes) -> str:
             params[key] = value
     encoded = params.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+_ACTION_LABELS = {
+    "territories.nation.create": _("Nation created"),
+    "territories.state.create": _("State created"),
+    "territories.municipality.create": _("Municipality created"),
+    "territories.levels.update": _("Levels changed"),
+    "territories.node.create": _("Unit added"),
+    "territories.node.update": _("Unit changed"),
+    "territories.node.move": _("Unit moved"),
+    "territories.node.remove": _("Unit removed"),
+    "territories.node.bulk_create": _("Units added in bulk"),
+    "liaisons.assignment.create": _("Liaison assigned"),
+    "liaisons.assignment.end": _("Liaison post ended"),
+    "accounts.user.create": _("User created"),
+    "accounts.membership.grant": _("Role granted"),
+    "accounts.membership.end": _("Role ended"),
+    "accounts.token.create": _("API token created"),
+    "accounts.token.revoke": _("API token revoked"),
+}
+
+
+@register.filter
+def phone(value: str) -> str:
+    """An E.164 number written for people, e.g. +52 81 1234 5678."""
+    if not value:
+        return ""
+    try:
+        parsed = phonenumbers.parse(value, "MX")
+    except phonenumbers.NumberParseException:
+        return value
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+@register.filter
+def action_label(action: str) -> str:
+    """A readable name for an audit action (the action's code when it has none)."""
+    return str(_ACTION_LABELS.get(action, action))

@@ -46,8 +46,7 @@
   }
 
   function init(el) {
-    var map = L.map(el, { scrollWheelZoom: false, tap: true });
-    map.setView([23.6, -102.5], 4);
+    var map = L.map(el, { scrollWheelZoom: false });
     if (el.dataset.tiles) {
       L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
     }
@@ -63,7 +62,7 @@
             if (p.self) {
               return { color: "#0b5d4b", weight: 2, dashArray: "6 4", fill: false, interactive: false };
             }
-            return { color: "#1b2227", weight: 1.5, fillColor: fillFor(p), fillOpacity: 0.55 };
+            return { color: "#1b2227", weight: 1.5, fillColor: fillFor(p), fillOpacity: 0.7 };
           },
           pointToLayer: function (feature, latlng) {
             return L.circleMarker(latlng, { radius: 8 });
@@ -76,11 +75,16 @@
           }
         }).addTo(map);
         var bounds = layer.getBounds();
-        if (bounds.isValid()) map.fitBounds(bounds, { padding: [16, 16], maxZoom: 17 });
+        if (bounds.isValid()) {
+          map.fitBounds(bounds, { padding: [16, 16], maxZoom: 17 });
+        } else {
+          map.setView([23.6, -102.5], 4);
+        }
         el.setAttribute("data-features", String(data.features.length));
         el.classList.add("map-ready");
       })
       .catch(function () {
+        map.setView([23.6, -102.5], 4);
         var note = document.createElement("p");
         note.className = "map-note";
         note.textContent = el.dataset.labelFailed;

@@ -147,7 +147,7 @@ class TerritoryCommandTests(CliTestCase):
 
     def test_it_reports_file_level_errors(self):
         path = self.write("vacio.geojson", '{"type": "Feature"}')
-        self.assert_refused("territory", "import", "19021", path, message="1 errors")
+        self.assert_refused("territory", "import", "19021", path, message="1 error.")
         self.assert_refused("territory", "import", "19021", "/no/such/file.csv", message="no file")
         self.assert_refused(
             "territory", "import", "19021", self.write("datos.xlsx", b"PK"), message="--format"

@@ -2,7 +2,7 @@
 
 from django.db.models import Count
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from redes.territories import services
 from redes.territories.models import Municipality, Node, NodeKind
@@ -65,7 +65,11 @@ class Command(RedesCommand):
         for m in municipalities:
             levels = " / ".join(level.name for level in m.levels.all())
             self.out(
-                _("%(code)s  %(name)s, %(state)s  ·  %(levels)s  ·  %(units)s units")
+                ngettext(
+                    "%(code)s  %(name)s, %(state)s  ·  %(levels)s  ·  %(units)s unit",
+                    "%(code)s  %(name)s, %(state)s  ·  %(levels)s  ·  %(units)s units",
+                    units.get(m.pk, 0),
+                )
                 % {
                     "code": m.code,
                     "name": m.name,

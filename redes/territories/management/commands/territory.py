@@ -6,7 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from tqdm import tqdm
 
 from redes.territories.importers import FORMATS, export_territory, import_territory
@@ -88,7 +88,11 @@ class Command(RedesCommand):
             bars.close()
         if report.ok:
             self.out(
-                _("Imported %(created)s units into %(municipality)s.")
+                ngettext(
+                    "Imported %(created)s unit into %(municipality)s.",
+                    "Imported %(created)s units into %(municipality)s.",
+                    report.created,
+                )
                 % {"created": report.created, "municipality": muni.name}
             )
             return
@@ -103,9 +107,17 @@ class Command(RedesCommand):
             self.note(f"{where}: {error.message}")
         rest = report.error_count - min(len(report.errors), MAX_LISTED_ERRORS)
         if rest > 0:
-            self.note(_("… and %(count)s more errors.") % {"count": rest})
+            self.note(
+                ngettext("… and %(count)s more error.", "… and %(count)s more errors.", rest)
+                % {"count": rest}
+            )
         raise CommandError(
-            _("Nothing was imported: the file has %(count)s errors.") % {"count": report.error_count}
+            ngettext(
+                "Nothing was imported: the file has %(count)s error.",
+                "Nothing was imported: the file has %(count)s errors.",
+                report.error_count,
+            )
+            % {"count": report.error_count}
         )
 
     def read(self, file: str) -> bytes:

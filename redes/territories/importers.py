@@ -507,7 +507,8 @@ class _Importer:
             else:
                 code = self._first(values, "code")
             if r.from_cvegeo:
-                r.name_key = self._own_key(values) or code[-INEGI_OWN_KEY.get(len(code), 0) :]
+                own = INEGI_OWN_KEY.get(len(code))
+                r.name_key = self._own_key(values) or (code[-own:] if own else code)
             name = _text(values.get("nomgeo")) or self._first(values, "name")
             self.set_code_and_name(r, code, name)
             self.set_level(r, self._first(values, "level"))

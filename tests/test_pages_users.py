@@ -131,6 +131,7 @@ class UserCreateTests(RedesTestCase):
             {"node_code": "19021", "role": Role.BLOCK_LIAISON.value},  # a unit role at the municipality
             {"role": Role.NATIONAL_OBSERVER.value},
             {"role": "king"},
+            {"role": ""},
             {"municipality": "garbage"},
             {"municipality": str(self.w.aca.uuid)},
         ]

@@ -135,7 +135,7 @@ class GrantMembershipForm(_NodeByCodeMixin, forms.Form):
 
     def __init__(self, *args, actor: User, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = _municipal_roles()
+        self.fields["role"].choices = [("", _("Choose a role"))] + _municipal_roles()
         self._setup_place(actor)
 
     def clean(self):

@@ -1,5 +1,7 @@
 """Small template helpers for the pages."""
 
+import json
+
 import phonenumbers
 from django import template
 from django.utils.translation import gettext_lazy as _
@@ -59,6 +61,12 @@ _ACTION_LABELS = {
     "accounts.token.create": _("API token created"),
     "accounts.token.revoke": _("API token revoked"),
 }
+
+
+@register.filter
+def as_json(value) -> str:
+    """A JSON value written compactly for people (audit changes)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
 @register.filter

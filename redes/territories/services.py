@@ -60,7 +60,8 @@ def clean_level_names(names: list[str]) -> list[str]:
 
 @transaction.atomic
 def ensure_nation(*, actor=None, name: str = "México") -> Node:
-    node = Node.objects.filter(depth=0).first()
+    # municipality IS NULL lets both databases use the (municipality, depth) index on a large tree.
+    node = Node.objects.filter(municipality__isnull=True, depth=0).first()
     if node is None:
         node = Node.objects.create(kind=NodeKind.NATION, depth=0, code=NATION_CODE, name=name)
         _set_self_ancestor(node)
@@ -73,7 +74,9 @@ def ensure_state(code: str, name: str, *, actor=None) -> Node:
     code = (code or "").strip()
     if len(code) != 2 or not code.isdigit():
         raise ValidationError(_("A state key is 2 digits (INEGI), e.g. 19; got “%(code)s”.") % {"code": code})
-    node = Node.objects.filter(kind=NodeKind.STATE, code=code).first()
+    node = Node.objects.filter(
+        municipality__isnull=True, depth=STATE_DEPTH, kind=NodeKind.STATE, code=code
+    ).first()
     if node is None:
         nation = ensure_nation(actor=actor)
         node = Node.objects.create(

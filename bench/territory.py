@@ -1,0 +1,584 @@
+#!/usr/bin/env python
+"""Territory benchmarks (run by hand, not tests): tree builds, subtree queries and the full-tree roll-up.
+
+    python bench/territory.py --db sqlite
+    python bench/territory.py --db postgres [--pg-url postgres://postgres@127.0.0.1:5432/redes_bench]
+
+It (re)creates its own database (``<REDES_DATA_DIR>/bench.sqlite3`` or the ``redes_bench`` PostgreSQL
+database), builds an Acapulco-size tree and a national one through the services, times the subtree queries
+and the roll-up of a per-block household count to every node above the blocks, compares each with a floor
+measured in the same run, prints a table and writes ``bench/out/territory-<db>.json``. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+OUT_DIR = Path(__file__).resolve().parent / "out"
+MAX_PARENT_DEPTH = 5  # blocks sit at depth 4 (2-level municipalities) or 6 (Acapulco): parents up to depth 5
+TARGET_SUBTREE_MS = 5.0
+TARGET_ROLLUP_RATIO = 10.0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Set-up
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    p.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/redes_bench")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--sectors", type=int, default=10, help="sectors per municipality (national tree)")
+    p.add_argument("--blocks", type=int, default=200, help="blocks per municipality (national tree)")
+    p.add_argument("--households", type=float, default=20.0, help="mean households per block (Poisson)")
+    p.add_argument("--runs", type=int, default=300, help="runs of each subtree query")
+    p.add_argument("--rollup-runs", type=int, default=9, help="runs of each roll-up method")
+    p.add_argument("--no-build", action="store_true", help="reuse the trees of the last run")
+    return p.parse_args()
+
+
+def sqlite_path() -> Path:
+    base = Path(os.environ.get("REDES_DATA_DIR") or "/tmp/redes-bench")
+    base.mkdir(parents=True, exist_ok=True)
+    return base / "bench.sqlite3"
+
+
+def reset_database(args) -> None:
+    if args.db == "sqlite":
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{sqlite_path()}{suffix}").unlink(missing_ok=True)
+        return
+    import psycopg
+
+    parts = urlsplit(args.pg_url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit((parts.scheme.replace("postgres", "postgresql", 1), parts.netloc, "/postgres", "", ""))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(args) -> None:
+    if args.db == "sqlite":
+        os.environ["DATABASE_URL"] = f"sqlite:///{sqlite_path()}"
+    else:
+        os.environ["DATABASE_URL"] = args.pg_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "redes.settings"
+    import django
+
+    django.setup()
+
+
+def timed(fn, runs: int, warmup: int = 3) -> dict:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    samples.sort()
+    return {
+        "median_ms": statistics.median(samples),
+        "p95_ms": samples[min(len(samples) - 1, int(round(0.95 * (len(samples) - 1))))],
+        "min_ms": samples[0],
+        "runs": runs,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 1. Builds
+
+
+def build_trees(args) -> dict:
+    from django.core.management import call_command
+
+    from redes.audit.context import Channel, using_channel
+    from redes.demo.generator import (
+        ACAPULCO,
+        DemoRandom,
+        acapulco_size_plan,
+        build_municipality,
+        build_national,
+    )
+    from redes.territories.models import Node
+
+    t0 = time.perf_counter()
+    call_command("migrate", verbosity=0, interactive=False)
+    print(f"migrated in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    out = {}
+    with using_channel(Channel.SYSTEM):
+        t0 = time.perf_counter()
+        aca = build_municipality(*ACAPULCO, ["Sector", "Zona", "Grupo", "Manzana"], acapulco_size_plan())
+        seconds = time.perf_counter() - t0
+        rows = Node.objects.filter(municipality=aca).count()
+        out["build_acapulco"] = {"seconds": seconds, "nodes": rows, "rows_per_s": rows / seconds}
+        print(f"Acapulco-size tree: {rows:,} nodes in {seconds:.2f} s", file=sys.stderr)
+
+        before = Node.objects.count()
+        t0 = time.perf_counter()
+        municipalities = build_national(
+            DemoRandom(args.seed), sectors=args.sectors, blocks=args.blocks, skip={ACAPULCO[0]}
+        )
+        seconds = time.perf_counter() - t0
+        rows = Node.objects.count() - before
+        out["build_national"] = {
+            "seconds": seconds,
+            "nodes": rows,
+            "municipalities": municipalities + 1,
+            "rows_per_s": rows / seconds,
+        }
+        print(f"national tree: {rows:,} nodes in {seconds:.1f} s", file=sys.stderr)
+    return out
+
+
+def analyze() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("VACUUM ANALYZE")
+        else:
+            cursor.execute("ANALYZE")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 2. Subtree queries (through the ORM, as the pages and the API run them)
+
+
+def subtree_queries(args) -> dict:
+    from redes.territories.models import Node, NodeKind
+
+    zones = list(Node.objects.filter(municipality__code="12001", depth=4).order_by("code"))
+    zone = zones[len(zones) // 2]
+    state = Node.objects.get(kind=NodeKind.STATE, code="19")
+    municipality = Node.objects.get(kind=NodeKind.MUNICIPALITY, code="19039")
+
+    def blocks_under_zone():
+        return list(Node.objects.subtree(zone, include_self=False).filter(depth=6))
+
+    def blocks_under_municipality():
+        return list(Node.objects.subtree(municipality, include_self=False).filter(depth=4))
+
+    def count_blocks_under_state():
+        return Node.objects.subtree(state).filter(depth=4).count()
+
+    def block_ids_under_state():
+        return list(Node.objects.subtree(state).filter(depth=4).values_list("id", flat=True))
+
+    results = {}
+    for name, fn, what, target in (
+        ("subtree_zone_blocks", blocks_under_zone, f"blocks under a zone ({zone.code}): rows", True),
+        ("subtree_state_count", count_blocks_under_state, "blocks under a state (N.L.): count", True),
+        (
+            "subtree_municipality_blocks",
+            blocks_under_municipality,
+            "blocks under a municipality: rows",
+            False,
+        ),
+        ("subtree_state_ids", block_ids_under_state, "blocks under a state (N.L.): ids", False),
+    ):
+        result = fn()
+        size = result if isinstance(result, int) else len(result)
+        results[name] = {"what": what, "size": size, "has_target": target, **timed(fn, args.runs)}
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 3. Roll-up
+
+
+class RollupData:
+    """The per-block household counts and the tree above the blocks, in numpy (the floor's input)."""
+
+    def __init__(self, args):
+        import numpy as np
+        from django.db import connection
+
+        cols = ", ".join(f"COALESCE(a{d}, 0)" for d in range(8))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, COALESCE(parent_id, 0), depth, {cols} FROM territories_node ORDER BY id"
+            )
+            rows = np.array(cursor.fetchall(), dtype=np.int64)
+        ids, parents, depths, anc = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3:]
+        is_parent = np.isin(ids, parents)
+        blocks = ~is_parent & (depths >= 3)
+        self.block_ids = ids[blocks]
+        self.block_parent = parents[blocks]
+        self.block_depth = depths[blocks]
+        self.block_anc = anc[blocks]
+        rng = np.random.default_rng(args.seed)
+        self.households = rng.poisson(args.households, len(self.block_ids)).astype(np.int64)
+        # The tree above the blocks: every node that has children.
+        self.inner_ids = ids[is_parent]  # sorted, since ids are
+        self.inner_parent = parents[is_parent]
+        self.inner_depth = depths[is_parent]
+        self.nodes = len(ids)
+
+    def expected(self) -> dict[int, int]:
+        import numpy as np
+
+        totals = self.floor_up_the_tree()()
+        return {int(i): int(t) for i, t in zip(self.inner_ids, np.rint(totals), strict=True)}
+
+    def floor_per_level(self):
+        """numpy: one bincount of the per-block counts per level, over that level's ancestor index."""
+        import numpy as np
+
+        prepared = []
+        for d in range(MAX_PARENT_DEPTH + 1):
+            mask = self.block_depth > d
+            keys = self.block_anc[mask, d]
+            level_ids = self.inner_ids[self.inner_depth == d]
+            prepared.append((np.searchsorted(level_ids, keys), self.households[mask], len(level_ids)))
+
+        def run():
+            return [np.bincount(idx, weights=w, minlength=n) for idx, w, n in prepared]
+
+        return run
+
+    def floor_up_the_tree(self):
+        """numpy: bincount the blocks into their parents, then each level's totals into the level above."""
+        import numpy as np
+
+        n = len(self.inner_ids)
+        leaf_parent = np.searchsorted(self.inner_ids, self.block_parent)
+        weights = self.households.astype(np.float64)
+        steps = []
+        for d in range(MAX_PARENT_DEPTH, 0, -1):
+            sel = np.flatnonzero(self.inner_depth == d)
+            steps.append((sel, np.searchsorted(self.inner_ids, self.inner_parent[sel])))
+
+        def run():
+            totals = np.bincount(leaf_parent, weights=weights, minlength=n)
+            for sel, par in steps:
+                totals += np.bincount(par, weights=totals[sel], minlength=n)
+            return totals
+
+        return run
+
+
+def load_rollup_tables(data: RollupData) -> float:
+    """The bench-only tables (not timed in the roll-up; built like DHIS2's analytics tables).
+
+    - bench_block_counts(node_id, households): the input, one row per block;
+    - bench_fact_levels(p0..p5, households): each block's ancestors strictly above it (NULL below depth);
+    - bench_fact_parent(parent_id, households): each block's parent;
+    - bench_tree(node_id, parent_id, depth): the tree above the blocks.
+    """
+    from django.db import connection, transaction
+
+    t0 = time.perf_counter()
+    pg = connection.vendor == "postgresql"
+    unlogged = "UNLOGGED " if pg else ""
+    levels = ", ".join(f"p{d} bigint" for d in range(MAX_PARENT_DEPTH + 1))
+    with transaction.atomic(), connection.cursor() as cursor:
+        for table in ("bench_block_counts", "bench_fact_levels", "bench_fact_parent", "bench_tree"):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(
+            f"CREATE {unlogged}TABLE bench_block_counts (node_id bigint PRIMARY KEY, households integer)"
+        )
+        cursor.execute(f"CREATE {unlogged}TABLE bench_fact_levels ({levels}, households integer)")
+        cursor.execute(f"CREATE {unlogged}TABLE bench_fact_parent (parent_id bigint, households integer)")
+        cursor.execute(
+            f"CREATE {unlogged}TABLE bench_tree (node_id bigint PRIMARY KEY, parent_id bigint, depth integer)"
+        )
+        counts = list(zip(data.block_ids.tolist(), data.households.tolist(), strict=True))
+        inner = list(
+            zip(data.inner_ids.tolist(), data.inner_parent.tolist(), data.inner_depth.tolist(), strict=True)
+        )
+        if pg:
+            raw = cursor.cursor
+            with raw.copy("COPY bench_block_counts (node_id, households) FROM STDIN") as copy:
+                for row in counts:
+                    copy.write_row(row)
+            with raw.copy("COPY bench_tree (node_id, parent_id, depth) FROM STDIN") as copy:
+                for row in inner:
+                    copy.write_row(row)
+        else:
+            cursor.executemany("INSERT INTO bench_block_counts VALUES (%s, %s)", counts)
+            cursor.executemany("INSERT INTO bench_tree VALUES (%s, %s, %s)", inner)
+        cursor.execute("UPDATE bench_tree SET parent_id = NULL WHERE parent_id = 0")
+        above = ", ".join(f"CASE WHEN n.depth > {d} THEN n.a{d} END" for d in range(MAX_PARENT_DEPTH + 1))
+        cursor.execute(
+            f"INSERT INTO bench_fact_levels SELECT {above}, c.households "
+            "FROM bench_block_counts c JOIN territories_node n ON n.id = c.node_id ORDER BY n.id"
+        )
+        cursor.execute(
+            "INSERT INTO bench_fact_parent SELECT n.parent_id, c.households "
+            "FROM bench_block_counts c JOIN territories_node n ON n.id = c.node_id ORDER BY n.id"
+        )
+    analyze()
+    return time.perf_counter() - t0
+
+
+def rollup_methods(pg: bool) -> dict[str, tuple[str, list[str]]]:
+    """name -> (description, SQL statements). Each writes (node_id, households) rows into bench_rollup."""
+    depths = range(MAX_PARENT_DEPTH + 1)
+    p = [f"p{d}" for d in depths]
+    methods = {
+        "per_depth": (
+            "one GROUP BY per depth over the ancestor columns",
+            [
+                f"INSERT INTO bench_rollup SELECT {c}, SUM(households) FROM bench_fact_levels "
+                f"WHERE {c} IS NOT NULL GROUP BY {c}"
+                for c in p
+            ],
+        ),
+        "up_the_tree": (
+            "level by level: blocks into their parents, then each level into the one above",
+            [
+                "INSERT INTO bench_rollup_work SELECT t.node_id, t.parent_id, t.depth, a.s FROM "
+                "(SELECT parent_id, SUM(households) AS s FROM bench_fact_parent GROUP BY parent_id) a "
+                "JOIN bench_tree t ON t.node_id = a.parent_id",
+                *[
+                    "INSERT INTO bench_rollup_work SELECT r.parent_id, t.parent_id, t.depth, SUM(r.households) "
+                    "FROM bench_rollup_work r JOIN bench_tree t ON t.node_id = r.parent_id "
+                    f"WHERE r.depth = {d} GROUP BY r.parent_id, t.parent_id, t.depth"
+                    for d in range(MAX_PARENT_DEPTH, 0, -1)
+                ],
+                "INSERT INTO bench_rollup SELECT node_id, households FROM bench_rollup_work",
+            ],
+        ),
+        "up_the_tree_live": (
+            "level by level from the live tables (block counts joined to territories_node, no fact tables)",
+            [
+                "INSERT INTO bench_rollup_work SELECT t.id, t.parent_id, t.depth, a.s FROM "
+                "(SELECT n.parent_id, SUM(c.households) AS s FROM bench_block_counts c "
+                "JOIN territories_node n ON n.id = c.node_id GROUP BY n.parent_id) a "
+                "JOIN territories_node t ON t.id = a.parent_id",
+                *[
+                    "INSERT INTO bench_rollup_work SELECT r.parent_id, t.parent_id, t.depth, SUM(r.households) "
+                    "FROM bench_rollup_work r JOIN territories_node t ON t.id = r.parent_id "
+                    f"WHERE r.depth = {d} GROUP BY r.parent_id, t.parent_id, t.depth"
+                    for d in range(MAX_PARENT_DEPTH, 0, -1)
+                ],
+                "INSERT INTO bench_rollup SELECT node_id, households FROM bench_rollup_work",
+            ],
+        ),
+    }
+    if pg:
+        key = f"COALESCE({', '.join(reversed(p))})"
+        methods["grouping_sets"] = (
+            "one GROUP BY GROUPING SETS ((p0), …, (p5)) over the ancestor columns",
+            [
+                f"INSERT INTO bench_rollup SELECT {key}, SUM(households) FROM bench_fact_levels "
+                f"GROUP BY GROUPING SETS ({', '.join(f'({c})' for c in p)}) HAVING {key} IS NOT NULL"
+            ],
+        )
+        # ROLLUP groups by prefixes (p0), (p0, p1), …; keep a row when its deepest grouped column is set.
+        deepest = " OR ".join(
+            f"(GROUPING({c}) = 0 AND {c} IS NOT NULL"
+            + "".join(f" AND GROUPING({x}) = 1" for x in p[d + 1 :])
+            + ")"
+            for d, c in enumerate(p)
+        )
+        methods["rollup"] = (
+            "plain GROUP BY ROLLUP (p0, …, p5) over the ancestor columns (reference)",
+            [
+                f"INSERT INTO bench_rollup SELECT {key}, SUM(households) FROM bench_fact_levels "
+                f"GROUP BY ROLLUP ({', '.join(p)}) HAVING {deepest}"
+            ],
+        )
+    return methods
+
+
+def run_rollups(args, data: RollupData) -> dict:
+    from django.db import connection, transaction
+
+    pg = connection.vendor == "postgresql"
+    expected = data.expected()
+    with connection.cursor() as cursor:
+        for table in ("bench_rollup", "bench_rollup_work"):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        temp = "TEMPORARY "
+        cursor.execute(f"CREATE {temp}TABLE bench_rollup (node_id bigint, households bigint)")
+        cursor.execute(
+            f"CREATE {temp}TABLE bench_rollup_work (node_id bigint, parent_id bigint, depth integer, households bigint)"
+        )
+    settings_variants = {"default": []}
+    if pg:
+        settings_variants["tuned"] = ["SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'"]
+    results = {}
+    for name, (description, statements) in rollup_methods(pg).items():
+        for variant, prelude in settings_variants.items():
+
+            def once(statements=statements, prelude=prelude):
+                with connection.cursor() as cursor:
+                    cursor.execute("DELETE FROM bench_rollup")
+                    cursor.execute("DELETE FROM bench_rollup_work")
+                t0 = time.perf_counter()
+                with transaction.atomic(), connection.cursor() as cursor:
+                    for sql in prelude:
+                        cursor.execute(sql)
+                    for sql in statements:
+                        cursor.execute(sql)
+                return (time.perf_counter() - t0) * 1000  # including the commit
+
+            once()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT node_id, households FROM bench_rollup")
+                got = {int(i): int(s) for i, s in cursor.fetchall()}
+            if got != expected:
+                missing = len(set(expected) - set(got))
+                raise SystemExit(f"roll-up {name} is wrong: {len(got)} rows, {missing} missing")
+            samples = sorted(once() for _ in range(args.rollup_runs))
+            results[f"{name}/{variant}"] = {
+                "method": name,
+                "settings": variant,
+                "what": description,
+                "median_ms": statistics.median(samples),
+                "min_ms": samples[0],
+                "runs": args.rollup_runs,
+                "rows": len(got),
+            }
+            print(f"roll-up {name}/{variant}: {statistics.median(samples):.1f} ms", file=sys.stderr)
+    return results
+
+
+def floors(args, data: RollupData) -> dict:
+    out = {}
+    for name, fn, what in (
+        ("floor_per_level", data.floor_per_level(), "numpy bincount per level over its ancestor index"),
+        ("floor_up_the_tree", data.floor_up_the_tree(), "numpy bincount into parents, then level sums"),
+    ):
+        out[name] = {"what": what, **timed(fn, max(31, args.rollup_runs * 5))}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Report
+
+
+def fmt_ms(ms: float) -> str:
+    return f"{ms:.2f} ms" if ms < 100 else f"{ms:.0f} ms"
+
+
+def report(args, result: dict) -> None:
+    db = args.db
+    rows = []
+    for key in ("build_acapulco", "build_national"):
+        b = result.get(key)
+        if b:
+            label = "build Acapulco-size tree" if key == "build_acapulco" else "build national tree"
+            rows.append(
+                (
+                    f"{label} ({b['nodes']:,} nodes)",
+                    f"{b['seconds']:.1f} s, {b['rows_per_s']:,.0f} rows/s",
+                    "",
+                    "",
+                    "",
+                    "",
+                )
+            )
+    anchor = {"sqlite": 0.7, "postgres": 1.0}[db]
+    for q in result["subtree"].values():
+        ours = q["median_ms"]
+        target = q.get("has_target", True)
+        rows.append(
+            (
+                f"subtree: {q['what']} [{q['size']:,}]" + ("" if target else " (info: row transfer)"),
+                f"{fmt_ms(ours)} (p95 {fmt_ms(q['p95_ms'])})",
+                f"anchor {anchor} ms",
+                f"{ours / anchor:.1f}× anchor",
+                f"< {TARGET_SUBTREE_MS:g} ms (median)" if target else "",
+                ("pass" if ours < TARGET_SUBTREE_MS else "FAIL") if target else "",
+            )
+        )
+    floor_name = min(result["floors"], key=lambda k: result["floors"][k]["median_ms"])
+    floor = result["floors"][floor_name]["median_ms"]
+    result["floor_ms"] = floor
+    result["floor_method"] = floor_name
+    roll = result["rollup"]
+    ours_key = min((k for k in roll if roll[k]["method"] != "rollup"), key=lambda k: roll[k]["median_ms"])
+    result["rollup_best"] = ours_key
+    for key, r in sorted(roll.items(), key=lambda kv: kv[1]["median_ms"]):
+        is_ours = key == ours_key
+        target = f"≤ {TARGET_ROLLUP_RATIO:g}× floor" if is_ours and db == "postgres" else ""
+        status = ""
+        if target:
+            status = "pass" if r["median_ms"] / floor <= TARGET_ROLLUP_RATIO else "FAIL"
+        label = "roll-up (ours, fastest)" if is_ours else "roll-up"
+        if r["method"] == "rollup":
+            label = "roll-up, plain ROLLUP (reference; anchor ~48×)"
+        rows.append(
+            (
+                f"{label}: {key}",
+                fmt_ms(r["median_ms"]),
+                f"floor {fmt_ms(floor)}",
+                f"{r['median_ms'] / floor:.1f}×",
+                target,
+                status,
+            )
+        )
+    for f in result["floors"].values():
+        rows.append((f"floor: {f['what']}", fmt_ms(f["median_ms"]), "", "", "", ""))
+    headers = ("figure", "ours", "floor/anchor", "ratio", "target", "pass/fail")
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(6)]
+    print()
+    load = ", ".join(f"{x:.1f}" for x in result["load_average_at_start"])
+    print(f"Territory benchmarks on {db} {result['db_version']} ({result['machine']}; load average {load})")
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+    print()
+    print(
+        f"roll-up input: {result['rollup_input']['blocks']:,} per-block counts "
+        f"({result['rollup_input']['households']:,} households) into {result['rollup_input']['inner_nodes']:,} "
+        f"nodes above the blocks; analytics tables built in {result['rollup_input']['tables_seconds']:.1f} s "
+        "(not timed in the roll-up). Both the roll-up and the floor start from the same per-block counts."
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    if not args.no_build:
+        reset_database(args)
+    setup_django(args)
+    from django.db import connection
+
+    result: dict = {
+        "db": args.db,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "args": vars(args),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "load_average_at_start": os.getloadavg(),
+    }
+    if not args.no_build:
+        result.update(build_trees(args))
+    analyze()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()" if connection.vendor == "postgresql" else "SELECT sqlite_version()")
+        result["db_version"] = cursor.fetchone()[0]
+    result["subtree"] = subtree_queries(args)
+    data = RollupData(args)
+    tables_seconds = load_rollup_tables(data)
+    result["rollup_input"] = {
+        "nodes": data.nodes,
+        "blocks": len(data.block_ids),
+        "households": int(data.households.sum()),
+        "inner_nodes": len(data.inner_ids),
+        "tables_seconds": tables_seconds,
+    }
+    result["floors"] = floors(args, data)
+    result["rollup"] = run_rollups(args, data)
+    report(args, result)
+    OUT_DIR.mkdir(exist_ok=True)
+    path = OUT_DIR / f"territory-{args.db}.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    print(f"results written to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,12 +10,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "redes.settings")
     if len(argv) > 1 and argv[1] == "demo" and not os.environ.get("DATABASE_URL"):
         # The demo lives in its own embedded database, next to (never inside) the real one.
-        import importlib
+        from redes.paths import data_dir
 
-        from redes import settings as redes_settings
-
-        os.environ["DATABASE_URL"] = f"sqlite:///{redes_settings.data_dir() / 'demo.sqlite3'}"
-        importlib.reload(redes_settings)  # importing it computed DATABASES before DATABASE_URL was set
+        os.environ["DATABASE_URL"] = f"sqlite:///{data_dir() / 'demo.sqlite3'}"
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(argv)

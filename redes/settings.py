@@ -18,6 +18,8 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
+from redes.paths import data_dir
+
 BASE_DIR = Path(__file__).resolve().parent
 
 
@@ -38,17 +40,6 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None or not value.strip():
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def data_dir() -> Path:
-    configured = os.environ.get("REDES_DATA_DIR")
-    if configured:
-        path = Path(configured)
-    else:
-        xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-        path = Path(xdg) / "redes"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 DATA_DIR = data_dir()

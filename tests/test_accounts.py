@@ -59,3 +59,18 @@ class LoginThrottleTests(RedesTestCase):
         response = client.post("/login/", {"username": "coord", "password": PASSWORD})
         self.assertEqual(response.status_code, 302)
         self.assertIn("_auth_user_id", client.session)
+
+
+class ApiFallbackTests(RedesTestCase):
+    def test_unknown_api_paths_answer_json_404(self):
+        response = self.client_for(None).get("/api/v1/no-such-thing")
+        self.assertEqual(response.status_code, 404)
+        self.assertEqual(response["Content-Type"], "application/json")
+        self.assertIn("detail", response.json())
+
+    def test_user_creation_is_audited_for_the_municipality(self):
+        from redes.audit.models import AuditEvent
+
+        create_user("nueva", password=None, municipality=self.w.esc, actor=self.w.coord)
+        event = AuditEvent.objects.get(action="accounts.user.create", actor=self.w.coord)
+        self.assertEqual(event.municipality_id, self.w.esc.pk)

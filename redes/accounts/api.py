@@ -246,6 +246,7 @@ def create_user(request, payload: UserIn):
                 email=payload.email,
                 phone=payload.phone,
                 actor=actor,
+                municipality=node.municipality_id,
             )
             membership = services.grant_membership(user, node, payload.role, actor=actor)
     user.scoped_memberships = [_memberships().get(pk=membership.pk)]

@@ -32,7 +32,9 @@ def create_user(
     phone: str = "",
     actor=None,
     check_password: bool = True,
+    municipality=None,
 ) -> User:
+    """Create an account. ``municipality``: the tenant it is created for (so its coordinators see it audited)."""
     username = (username or "").strip()
     if not username:
         raise ValidationError(_("The username is required."))
@@ -49,7 +51,7 @@ def create_user(
         user.set_unusable_password()
     user.full_clean(exclude=["password"])
     user.save()
-    record("accounts.user.create", actor=actor, obj=user)
+    record("accounts.user.create", actor=actor, obj=user, municipality=municipality)
     return user
 
 

@@ -77,6 +77,7 @@ def user_create(request):
                     email=data["email"],
                     phone=data["phone"],
                     actor=request.user,
+                    municipality=data["node"].municipality_id,
                 )
                 grant_membership(user, data["node"], data["role"], actor=request.user)
         except ValidationError as exc:

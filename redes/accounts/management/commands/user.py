@@ -106,6 +106,7 @@ class Command(RedesCommand):
                 email=options["email"],
                 phone=options["phone"],
                 check_password=not shown,
+                municipality=node.municipality_id if node is not None else None,
             )
             membership = services.grant_membership(user, node, role) if role else None
         self.out(_("Created the user %(username)s.") % {"username": user.username})

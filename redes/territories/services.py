@@ -6,12 +6,14 @@ records an audit event.
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, connections, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from redes.audit.services import record
@@ -312,6 +314,57 @@ class UnitSpec:
     centroid_lon: float | None = None
 
 
+def _reserve_ids(count: int) -> list[int]:
+    """Reserve ``count`` primary keys for new nodes (callers hold the tree lock, inside a transaction)."""
+    table = Node._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
+            )
+            return [row[0] for row in cursor.fetchall()]
+        # SQLite: writers are serialised (IMMEDIATE transactions), so max(id) is stable until we commit.
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608 (a model's table name)
+        first = cursor.fetchone()[0] + 1
+        return list(range(first, first + count))
+
+
+_BULK_COLUMNS = (
+    "id", "uuid", "kind", "municipality_id", "parent_id", "depth", "code", "name", "geometry",
+    "centroid_lat", "centroid_lon", *ANCESTOR_FIELDS, "created_at",
+)  # fmt: skip
+
+
+def _write_rows(rows: list[tuple]) -> None:
+    """Insert node rows laid out as ``_BULK_COLUMNS`` (ids reserved): COPY on PostgreSQL, else executemany.
+
+    Values are plain Python; uuid, JSON and the timestamp are adapted here once per vendor, which is what makes
+    this ~10x faster than building model instances and letting each field prepare its own value.
+    """
+    conn = connections[Node.objects.db]
+    table = conn.ops.quote_name(Node._meta.db_table)
+    columns = ", ".join(conn.ops.quote_name(c) for c in _BULK_COLUMNS)
+    geometry_at, uuid_at, created_at = 8, 1, len(_BULK_COLUMNS) - 1
+    now = conn.ops.adapt_datetimefield_value(timezone.now())
+    postgres = conn.vendor == "postgresql"
+    prepared = []
+    for row in rows:
+        row = list(row)
+        if row[geometry_at] is not None:
+            row[geometry_at] = json.dumps(row[geometry_at])
+        row[uuid_at] = row[uuid_at] if postgres else row[uuid_at].hex
+        row[created_at] = now
+        prepared.append(row)
+    with conn.cursor() as cursor:
+        if postgres:
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in prepared:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(_BULK_COLUMNS))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", prepared)  # noqa: S608
+
+
 @transaction.atomic
 def bulk_create_units(
     municipality: Municipality,
@@ -325,8 +378,9 @@ def bulk_create_units(
     """Insert many already-validated units, level by level, with their ancestor columns.
 
     Parents must exist already or be among ``specs`` (at the depth above). Callers validate first (codes,
-    levels, cycles); this only writes. One INSERT per batch and one UPDATE per level; ``progress`` is called
-    with the number of rows written after each batch. Returns the number of units created.
+    levels, cycles); this only writes. Primary keys are reserved up front, so each row is written once with all
+    its ancestor columns (itself included), through COPY on PostgreSQL and executemany on SQLite. ``progress``
+    is called with the number of rows written after each batch. Returns the number of units created.
     """
     lock_tree(municipality.pk)
     muni_node = municipality.node
@@ -343,36 +397,23 @@ def bulk_create_units(
         level_specs = [s for s in specs if s.depth == depth]
         for start in range(0, len(level_specs), batch_size):
             batch = level_specs[start : start + batch_size]
-            objs = []
-            for s in batch:
-                parent_id, parent_anc = known[s.parent_code]
-                ancestors = dict.fromkeys(ANCESTOR_FIELDS)
-                for d, node_id in enumerate(parent_anc):
-                    ancestors[f"a{d}"] = node_id
-                objs.append(
-                    Node(
-                        kind=NodeKind.UNIT,
-                        municipality=municipality,
-                        parent_id=parent_id,
-                        depth=depth,
-                        code=s.code,
-                        name=s.name,
-                        geometry=s.geometry,
-                        centroid_lat=s.centroid_lat,
-                        centroid_lon=s.centroid_lon,
-                        **ancestors,
+            ids = _reserve_ids(len(batch))
+            rows = []
+            n_anc = len(ANCESTOR_FIELDS)
+            for spec, node_id in zip(batch, ids, strict=True):
+                parent_id, parent_anc = known[spec.parent_code]
+                chain = [*parent_anc, node_id]
+                rows.append(
+                    (
+                        node_id, uuid.uuid4(), NodeKind.UNIT.value, municipality.pk, parent_id, depth, spec.code,
+                        spec.name, spec.geometry, spec.centroid_lat, spec.centroid_lon,
+                        *chain, *([None] * (n_anc - len(chain))), None,
                     )
-                )
-            Node.objects.bulk_create(objs, batch_size=batch_size)
-            for s, obj in zip(batch, objs, strict=True):
-                parent_anc = known[s.parent_code][1]
-                known[s.code] = (obj.pk, [*parent_anc, obj.pk])
-            created += len(objs)
+                )  # fmt: skip
+                known[spec.code] = (node_id, chain)
+            _write_rows(rows)
+            created += len(rows)
             if progress:
-                progress(len(objs))
-        # Each new node is its own ancestor at its depth: one UPDATE for the whole level.
-        Node.objects.filter(municipality=municipality, depth=depth, **{f"a{depth}__isnull": True}).update(
-            **{f"a{depth}": F("pk")}
-        )
+                progress(len(rows))
     record(action, actor=actor, obj=municipality, changes={"created": created})
     return created

@@ -16,7 +16,6 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
-from django.utils.translation import gettext_lazy as _
 
 from redes.paths import data_dir
 
@@ -162,7 +161,8 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 X_FRAME_OPTIONS = "DENY"
 
 LANGUAGE_CODE = "es-mx"
-LANGUAGES = [("es-mx", _("Spanish (Mexico)")), ("en", _("English"))]
+# Each language is named in itself, as language pickers do.
+LANGUAGES = [("es-mx", "Español (México)"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "America/Mexico_City")
 USE_I18N = True

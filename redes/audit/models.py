@@ -53,11 +53,12 @@ class AuditEvent(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("municipality"),
     )
-    node_id = models.BigIntegerField(null=True, blank=True)
+    node_id = models.BigIntegerField(null=True, blank=True, verbose_name=_("territory node id"))
     summary = models.CharField(_("summary"), max_length=300, blank=True)
     changes = models.JSONField(_("changes"), default=dict, blank=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("IP address"))
 
     objects = AuditQuerySet.as_manager()
 

@@ -21,8 +21,15 @@ class LiaisonAssignment(models.Model):
     """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    municipality = models.ForeignKey("territories.Municipality", on_delete=models.CASCADE, related_name="+")
-    node = models.ForeignKey("territories.Node", on_delete=models.CASCADE, related_name="liaison_assignments")
+    municipality = models.ForeignKey(
+        "territories.Municipality", on_delete=models.CASCADE, related_name="+", verbose_name=_("municipality")
+    )
+    node = models.ForeignKey(
+        "territories.Node",
+        on_delete=models.CASCADE,
+        related_name="liaison_assignments",
+        verbose_name=_("territory node"),
+    )
     full_name = models.CharField(_("full name"), max_length=200)
     phone = models.CharField(_("contact phone"), max_length=20, blank=True)
     user = models.ForeignKey(
@@ -36,9 +43,14 @@ class LiaisonAssignment(models.Model):
     start_date = models.DateField(_("from"))
     end_date = models.DateField(_("until"), null=True, blank=True)
     end_reason = models.CharField(_("reason for ending"), max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("appointed by"),
     )
 
     objects = AssignmentQuerySet.as_manager()

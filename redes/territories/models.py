@@ -77,7 +77,7 @@ class Node(models.Model):
     a5 = _ancestor_field(5)
     a6 = _ancestor_field(6)
     a7 = _ancestor_field(7)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     objects = NodeQuerySet.as_manager()
 
@@ -133,8 +133,10 @@ class Municipality(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     code = models.CharField(_("INEGI key"), max_length=5, unique=True)
     name = models.CharField(_("name"), max_length=200)
-    node = models.OneToOneField(Node, on_delete=models.PROTECT, related_name="municipality_record")
-    created_at = models.DateTimeField(auto_now_add=True)
+    node = models.OneToOneField(
+        Node, on_delete=models.PROTECT, related_name="municipality_record", verbose_name=_("territory node")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         verbose_name = _("municipality")
@@ -177,7 +179,9 @@ class Municipality(models.Model):
 class Level(models.Model):
     """One level of a municipality's schema, e.g. 1 = Sector, 2 = Manzana (position 1 is just below the municipality)."""
 
-    municipality = models.ForeignKey(Municipality, on_delete=models.CASCADE, related_name="levels")
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.CASCADE, related_name="levels", verbose_name=_("municipality")
+    )
     position = models.PositiveSmallIntegerField(_("position"))
     name = models.CharField(_("name"), max_length=60)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -212,3 +213,13 @@ class AuditFilterForm(forms.Form):
         if since and until and until < since:
             raise ValidationError(_("The end date is before the start date."))
         return cleaned
+
+
+class LoginForm(AuthenticationForm):
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _(
+            "The username or password is not right. Check them and try again; capital letters count."
+        ),
+        "inactive": _("This account is disabled. Ask your municipal coordination."),
+    }

@@ -201,7 +201,7 @@ def subtree_queries(args) -> dict:
             def orm(make=make):
                 return make().count()
 
-            inner, params = make().values("id").query.sql_with_params()
+            inner, params = make().order_by().values("id").query.sql_with_params()
             sql = f"SELECT COUNT(*) FROM ({inner}) AS t"
         else:
 
@@ -341,6 +341,7 @@ def load_rollup_tables(data: RollupData, raw: bool) -> dict:
         "bench_fact_levels",
         "bench_fact_parent",
         "bench_tree",
+        "bench_inner_levels",
         "bench_household_fact",
     )
     with transaction.atomic(), connection.cursor() as cursor:

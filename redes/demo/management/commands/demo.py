@@ -64,10 +64,15 @@ def _is_demo_database() -> bool:
 
 
 class Command(BaseCommand):
-    help = _lazy(
-        "Build a realistic synthetic municipality (General Escobedo, N.L.) with liaisons and demo logins in the "
-        "demo's own database, then serve the web app on http://127.0.0.1:PORT."
-    )
+    @property
+    def help(self):  # argparse needs a real string, translated when the help is shown
+        return str(
+            _lazy(
+                "Build a realistic synthetic municipality (General Escobedo, N.L.) with liaisons and demo logins "
+                "in the demo's own database, then serve the web app on http://127.0.0.1:PORT."
+            )
+        )
+
     requires_system_checks = []  # checked when serving
 
     def add_arguments(self, parser):

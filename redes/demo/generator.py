@@ -34,7 +34,7 @@ ACAPULCO = ("12001", "Acapulco de Juárez", "Guerrero")
 ESCOBEDO_CENTRE = (25.7905, -100.3190)  # lat, lon
 ACAPULCO_CENTRE = (16.8630, -99.8840)
 
-#: INEGI state keys, names and (approximate, 2020s) number of municipalities: 2,476 in all.
+#: INEGI state keys, names and (approximate, 2020s) number of municipalities: 2,478 in all.
 STATES: tuple[tuple[str, str, int], ...] = (
     ("01", "Aguascalientes", 11),
     ("02", "Baja California", 7),

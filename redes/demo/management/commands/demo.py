@@ -133,7 +133,7 @@ class Command(BaseCommand):
         if options["no_serve"]:
             return
         connections.close_all()
-        call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, skip_checks=True)
+        call_command("serve", port=port)
 
     def _reset_database(self) -> None:
         """Empty the demo database: delete the demo's own SQLite file, else flush (never a foreign database)."""

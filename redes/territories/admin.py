@@ -3,21 +3,9 @@ the CLI and the API), which keep the ancestor columns consistent and write the a
 
 from django.contrib import admin
 
+from redes.core.admin import ReadOnlyAdmin
+
 from .models import Level, Municipality, Node
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class LevelInline(admin.TabularInline):

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from redes.accounts.roles import Role
 from redes.audit.context import Channel, using_channel
@@ -20,7 +20,7 @@ from redes.territories.models import Municipality
 
 DEMO_ACTION = "demo.build"
 DEMO_FILE = "demo.sqlite3"  # the demo's own database (see redes/cli.py)
-NOT_DEMO = _lazy(
+NOT_DEMO = gettext_lazy(
     "The database holds data that the demo did not create, and the demo only rebuilds its own database. "
     "Unset DATABASE_URL to use the demo's own file."
 )
@@ -67,7 +67,7 @@ class Command(BaseCommand):
     @property
     def help(self):  # argparse needs a real string, translated when the help is shown
         return str(
-            _lazy(
+            gettext_lazy(
                 "Build a realistic synthetic municipality (General Escobedo, N.L.) with liaisons and demo logins "
                 "in the demo's own database, then serve the web app on http://127.0.0.1:PORT."
             )

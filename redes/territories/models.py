@@ -37,8 +37,9 @@ class NodeQuerySet(models.QuerySet):
 
 
 def _ancestor_field(depth: int) -> models.BigIntegerField:
-    # A plain indexed id, not a foreign key: the tree services keep it consistent in bulk UPDATEs.
-    return models.BigIntegerField(null=True, blank=True, db_index=True, editable=False)
+    # A plain id, not a foreign key: the tree services keep it consistent in bulk writes. Indexed together with
+    # the depth (see Node.Meta.indexes), so "units of level L under node N" is an index-only range.
+    return models.BigIntegerField(null=True, blank=True, editable=False)
 
 
 class Node(models.Model):
@@ -98,7 +99,10 @@ class Node(models.Model):
             ),
             models.CheckConstraint(condition=models.Q(depth__lte=MAX_DEPTH), name="node_depth_within_bounds"),
         ]
-        indexes = [models.Index(fields=["municipality", "depth"], name="node_muni_depth")]
+        indexes = [
+            models.Index(fields=["municipality", "depth"], name="node_muni_depth"),
+            *(models.Index(fields=[f"a{d}", "depth"], name=f"node_a{d}_depth") for d in range(MAX_DEPTH + 1)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"

@@ -1,7 +1,5 @@
 import os
 
-import pytest
-
 # Playwright's sync API runs an event loop in the test thread; Django must still allow ORM calls there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -11,8 +9,3 @@ def pytest_configure(config):
 
     # Tests: a fast password hasher (Argon2 stays the production default, see settings).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def _reset_axes_cache():
-    yield

@@ -160,9 +160,7 @@ def list_memberships(request, filters: Query[MembershipFilters]):
 def _managed_user(request, key: str) -> User:
     """A user the caller manages (one with a membership, active or not, in their territory)."""
     caller = user_of(request)
-    qs = User.objects.all()
-    if not caller.is_superuser:
-        qs = qs.filter(pk__in=_managed(caller).values("user_id"))
+    qs = User.objects.all() if caller.is_superuser else scoping.users(caller, Perm.MANAGE_USERS)
     try:
         return qs.get(uuid=key)
     except (User.DoesNotExist, ValidationError, ValueError) as exc:

@@ -145,6 +145,14 @@ def municipalities(user: User, perm: str = Perm.VIEW_TERRITORY) -> QuerySet:
     return Municipality.objects.filter(q)
 
 
+def users(user: User, perm: str, *, active_memberships: bool = False) -> QuerySet:
+    """Accounts holding a membership (active only, if asked) at a node the user reaches with ``perm``."""
+    from .models import Membership, User
+
+    memberships = Membership.objects.active() if active_memberships else Membership.objects.all()
+    return User.objects.filter(pk__in=scoped(memberships, user, perm, via="node").values("user_id"))
+
+
 def top_nodes(user: User, perm: str = Perm.VIEW_TERRITORY) -> list[Node]:
     """The highest nodes the user holds ``perm`` at (their "home" territories), without nested repeats."""
     if _is_root(user):

@@ -13,7 +13,7 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from redes.accounts import scoping
-from redes.accounts.models import Membership, User
+from redes.accounts.models import User
 from redes.accounts.roles import Perm
 from redes.core.api import ERRORS, WRITE_ERRORS, ErrorOut, Input, NotFound, Paginator, attempt, user_of
 from redes.territories.api import NodeRef, find_municipality, find_node
@@ -72,10 +72,12 @@ def _assignments():
 def _user_in_scope(request, key: str) -> User:
     """A user account the caller may name: one with an active membership in the caller's territory."""
     caller = user_of(request)
-    qs = User.objects.filter(is_active=True)
-    if not caller.is_superuser:
-        memberships = scoping.scoped(Membership.objects.active(), caller, Perm.VIEW_PERSONAL, via="node")
-        qs = qs.filter(pk__in=memberships.values("user_id"))
+    qs = (
+        User.objects.all()
+        if caller.is_superuser
+        else scoping.users(caller, Perm.VIEW_PERSONAL, active_memberships=True)
+    )
+    qs = qs.filter(is_active=True)
     try:
         return qs.get(uuid=key)
     except (User.DoesNotExist, ValidationError, ValueError) as exc:

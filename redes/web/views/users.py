@@ -18,9 +18,10 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from redes.accounts.models import Membership, User
+from redes.accounts.models import Membership
 from redes.accounts.roles import Perm
 from redes.accounts.scoping import can, get_scoped_or_404, scoped
+from redes.accounts.scoping import users as scoping_users
 from redes.accounts.services import create_user, end_membership, grant_membership
 from redes.audit.services import record_denied
 
@@ -43,7 +44,7 @@ def _memberships_in_scope(user):
 def user_list(request):
     _require_manage_users(request)
     query = (request.GET.get("q") or "").strip()[:100]
-    users = User.objects.filter(pk__in=_memberships_in_scope(request.user).values("user_id"))
+    users = scoping_users(request.user, Perm.MANAGE_USERS)
     if query:
         users = users.filter(Q(username__icontains=query) | Q(full_name__icontains=query))
     page = Paginator(users.order_by("full_name", "username"), PAGE_SIZE).get_page(request.GET.get("page"))

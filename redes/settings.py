@@ -9,6 +9,11 @@ Environment variables (all optional):
 - ``DEBUG`` (``0``/``1``), ``ALLOWED_HOSTS`` (comma separated), ``CSRF_TRUSTED_ORIGINS`` (comma separated).
 - ``REDES_TILE_URL``: base-map tile template for Leaflet (pages still work without it).
 - ``REDES_LOGIN_FAILURE_LIMIT``, ``REDES_LOGIN_COOLOFF_MINUTES``: login throttling.
+- ``REDES_FIELD_KEYS`` or ``REDES_FIELD_KEYS_FILE``: Fernet keys (comma separated, newest first) that encrypt
+  sensitive data at rest; otherwise one key is generated once and kept in the data folder. Rotation: put a new
+  key first, run ``redes registry rotate-keys``, then drop the old one (``docs/operations.md``).
+- ``REDES_TASKS_BACKEND``: ``database`` (default: a worker started by ``redes serve``/``redes worker``) or
+  ``immediate`` (run background jobs inline, as the tests do).
 """
 
 import os
@@ -57,6 +62,22 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _field_keys() -> list[str]:
+    """Keys for sensitive fields (newest first). Generated once into the data folder when none is configured."""
+    if os.environ.get("REDES_FIELD_KEYS"):
+        return [k.strip() for k in os.environ["REDES_FIELD_KEYS"].split(",") if k.strip()]
+    key_file = Path(os.environ.get("REDES_FIELD_KEYS_FILE") or DATA_DIR / "field_keys")
+    if not key_file.exists():
+        import base64
+
+        key_file.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + "\n")
+        key_file.chmod(0o600)
+    return [k.strip() for k in key_file.read_text().replace(",", "\n").split() if k.strip()]
+
+
+REDES_FIELD_KEYS = _field_keys()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -70,11 +91,14 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "axes",
+    "django_tasks",
+    "django_tasks_db",
     "ninja",  # only for its static files: the API docs page works offline
     "redes.territories",
     "redes.accounts",
     "redes.liaisons",
     "redes.audit",
+    "redes.registry",
     "redes.web",
     "redes.demo",
 ]
@@ -186,6 +210,16 @@ MEDIA_ROOT = DATA_DIR / "media"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("REDES_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 REDES_MAX_IMPORT_BYTES = env_int("REDES_MAX_IMPORT_BYTES", 200 * 1024 * 1024)
+
+# Background work (Django's Tasks API, django-tasks backport): a database queue by default, inline in tests.
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
+TASKS = {
+    "default": {"BACKEND": _TASK_BACKENDS[os.environ.get("REDES_TASKS_BACKEND", "database")], "QUEUES": []}
+}
+REDES_IMPORT_DIR = DATA_DIR / "imports"
 
 REDES_TILE_URL = os.environ.get("REDES_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 REDES_TILE_ATTRIBUTION = os.environ.get("REDES_TILE_ATTRIBUTION", "&copy; OpenStreetMap contributors")

@@ -2,6 +2,8 @@ import os
 
 # Playwright's sync API runs an event loop in the test thread; Django must still allow ORM calls there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# Background jobs run inline in tests (Django's Tasks API, immediate backend).
+os.environ.setdefault("REDES_TASKS_BACKEND", "immediate")
 
 
 def pytest_configure(config):

@@ -30,21 +30,25 @@ class Perm(models.TextChoices):
     ASSIGN_LIAISONS = "assign_liaisons", _("Assign and end liaison posts below one's node")
     MANAGE_USERS = "manage_users", _("Manage users and memberships")
     VIEW_AUDIT = "view_audit", _("Browse the audit log")
+    EDIT_REGISTRY = "edit_registry", _("Register and edit households, persons, consents and visits")
+    EDIT_SENSITIVE = "edit_sensitive", _("Record sensitive data (health, disability, violence)")
+    MANAGE_REGISTRY = "manage_registry", _("Import, merge duplicates, set priority weights, answer data requests")
 
 
 P = Perm
 _OBSERVER = frozenset({P.VIEW_AGGREGATES, P.VIEW_TERRITORY})
-_FIELD = frozenset({P.VIEW_AGGREGATES, P.VIEW_TERRITORY, P.VIEW_PERSONAL})
+_FIELD = frozenset({P.VIEW_AGGREGATES, P.VIEW_TERRITORY, P.VIEW_PERSONAL, P.EDIT_REGISTRY})
 
 #: The permission table. Change access here, nowhere else.
 PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.NATIONAL_OBSERVER: _OBSERVER,
     Role.STATE_OBSERVER: _OBSERVER,
-    Role.COORDINATOR: _FIELD | {P.MANAGE_TERRITORY, P.ASSIGN_LIAISONS, P.MANAGE_USERS, P.VIEW_AUDIT},
+    Role.COORDINATOR: _FIELD
+    | {P.MANAGE_TERRITORY, P.ASSIGN_LIAISONS, P.MANAGE_USERS, P.VIEW_AUDIT, P.MANAGE_REGISTRY},
     Role.SECTOR_LIAISON: _FIELD | {P.ASSIGN_LIAISONS},
     Role.BLOCK_LIAISON: _FIELD,
     Role.HOTLINE_OPERATOR: _FIELD,
-    Role.CASE_OFFICER: _FIELD | {P.VIEW_SENSITIVE},
+    Role.CASE_OFFICER: _FIELD | {P.VIEW_SENSITIVE, P.EDIT_SENSITIVE},
     Role.VOLUNTEER: frozenset({P.VIEW_TERRITORY}),
 }
 

@@ -223,3 +223,27 @@ class RegistryServiceTests(RedesTestCase):
         self.assertEqual(b.merged_into_id, a.pk)
         self.assertEqual(merge.snapshot["full_name"], "Ana Lopez")
         self.assertEqual(self.counts(self.w.b11)["persons"], 1)
+
+
+class RegistryQueryTests(RedesTestCase):
+    def test_search_by_any_name_order_accents_and_scope(self):
+        from redes.registry import queries
+
+        w = self.w
+        house = services.create_household(w.b11, street="Hidalgo", ext_number="1")
+        other = services.create_household(w.b21, street="Juárez", ext_number="2")
+        services.add_person(house, full_name="Rosa María Núñez de la Cruz", check_duplicates=False)
+        services.add_person(other, full_name="Rosa Núñez Pérez", check_duplicates=False)
+
+        def names(user, q):
+            return sorted(p.full_name for p in queries.search_persons(user, q))
+
+        self.assertEqual(names(w.coord, "nunez rosa"), ["Rosa María Núñez de la Cruz", "Rosa Núñez Pérez"])
+        self.assertEqual(names(w.coord, "maria nuñ"), ["Rosa María Núñez de la Cruz"])
+        self.assertEqual(names(w.coord, "de la cruz"), ["Rosa María Núñez de la Cruz"])
+        self.assertEqual(names(w.sector1, "rosa"), ["Rosa María Núñez de la Cruz"])
+        self.assertEqual(names(w.sector2, "rosa"), ["Rosa Núñez Pérez"])
+        for user in (w.observer, w.state_observer, w.volunteer, w.other_coord, w.nobody):
+            self.assertEqual(names(user, "rosa"), [])
+        self.assertEqual([h.pk for h in queries.block_households(w.block1, w.b11)], [house.pk])
+        self.assertEqual(list(queries.block_households(w.block1, w.b21)), [])

@@ -181,6 +181,8 @@ class Person(models.Model):
     sensitive_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
     #: Matching and search keys (accents, case and punctuation removed), kept by the services.
     given_key = models.CharField(max_length=100, blank=True, editable=False)
+    #: The given names after the first ("maría" of "Rosa María"), so that either can be searched by prefix.
+    given2_key = models.CharField(max_length=100, blank=True, editable=False)
     surname1_key = models.CharField(max_length=100, blank=True, editable=False)
     surname2_key = models.CharField(max_length=100, blank=True, editable=False)
     status = models.CharField(
@@ -214,6 +216,7 @@ class Person(models.Model):
             models.Index(fields=["municipality", "surname1_key", "given_key"], name="person_surname1"),
             models.Index(fields=["municipality", "surname2_key", "given_key"], name="person_surname2"),
             models.Index(fields=["municipality", "given_key"], name="person_given"),
+            models.Index(fields=["municipality", "given2_key"], name="person_given2"),
             models.Index(fields=["municipality", "birth_date"], name="person_birth_date"),
             models.Index(fields=["municipality", "curp"], name="person_curp"),
         ]

@@ -470,6 +470,7 @@ def _clean_person_data(data: dict, today: dt.date) -> dict:
 
 def _set_keys(person: Person) -> None:
     person.given_key = fold(person.given_name)[:100]
+    person.given2_key = person.given_key.partition(" ")[2]
     person.surname1_key = fold(person.surname1)[:100]
     person.surname2_key = fold(person.surname2)[:100]
 
@@ -1147,7 +1148,7 @@ def anonymise_person(person: Person, *, actor=None) -> Person:
         person = Person.objects.select_for_update().get(pk=person.pk)
         person.full_name = _("Anonymised person")
         person.given_name = person.surname1 = person.surname2 = ""
-        person.given_key = person.surname1_key = person.surname2_key = ""
+        person.given_key = person.given2_key = person.surname1_key = person.surname2_key = ""
         person.curp = person.phone = person.external_id = ""
         person.birth_year = (person.birth_year // 10 * 10) if person.birth_year else None
         person.birth_date = None

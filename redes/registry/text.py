@@ -29,7 +29,7 @@ def address_key(street: str, number: str, postal_code: str) -> str:
     return key[:120]
 
 
-def _group_surnames(tokens: list[str]) -> list[str]:
+def group_particles(tokens: list[str]) -> list[str]:
     """Join particles with the word they introduce: ["de", "la", "cruz", "lopez"] → ["de la cruz", "lopez"]."""
     groups: list[str] = []
     pending: list[str] = []
@@ -58,7 +58,7 @@ def split_full_name(full_name: str) -> tuple[str, str, str]:
         return "", "", ""
     if len(tokens) == 1:
         return tokens[0], "", ""
-    groups = _group_surnames(tokens[1:])
+    groups = group_particles(tokens[1:])
     given = [tokens[0]]
     while len(groups) > 2:
         given.append(groups.pop(0))

@@ -1,0 +1,793 @@
+"""Duplicate detection for persons (pure Python + numpy + rapidfuzz, no ORM).
+
+The ORM layer turns persons into :class:`MatchRecord` values and calls
+
+* :func:`find_duplicates` for a whole population (an import, a batch over a municipality);
+* :func:`blocking_keys` to store each person's blocking keys in an indexed column/table, then fetches the persons
+  sharing a key with a new record and calls :func:`score_candidates` (or :class:`BlockIndex` /
+  :func:`candidates_for` in memory).
+
+Both paths use the same comparison and the same weights.
+
+Names
+-----
+:func:`normalize_name` folds case and accents (``ñ`` becomes ``n``, ``ü`` becomes ``u``), turns punctuation into
+spaces and collapses runs of spaces. A surname has two keys: *joined* (all words, spaces removed: "de la Cruz" →
+``DELACRUZ``, so it equals "Delacruz" and "De La Cruz") and *core* (the particles de, del, la, las, los, y, … dropped:
+``CRUZ``, so it equals a record where the particles were lost). Names are compared on both keys and the better
+one counts.
+
+:func:`split_full_name` splits a full Mexican name into (given names, first surname, second surname). Heuristic:
+particles are glued to the word that follows them ("de la Cruz" is one unit, "María de los Ángeles" too); the last
+unit is the second surname, the one before it the first surname and the rest the given names. With two units the
+second one is the first surname (no second surname); with one unit it is a given name only. A name such as
+"María de la Cruz Hernández" is read as given "María", surnames "de la Cruz" and "Hernández" (the common case);
+the split is only a fallback for sources that give one full-name column.
+
+Blocking
+--------
+Two records are compared only if they share at least one blocking key (see :func:`blocking_keys`):
+
+* ``i1`` / ``i2``: the two halves of the CURP without its check digit (one typo leaves one half intact);
+* ``gy``: first given name + a surname (each of the first and second, joined and core) + birth year (a record
+  with an age only gives the years around it) — robust to swapped, missing or compound surnames and to a
+  day/month swap;
+* ``sd``: a surname + full birth date (robust to a different given name spelling);
+* ``gd``: first given name + full birth date (robust to any surname change);
+* ``ga`` / ``gp``: first given name + address key / phone.
+
+Names in keys go through a small Spanish phonetic code (:func:`phonetic`: b/v, s/z/c, silent h, ll/y, qu/k, doubled
+letters, first six sounds), so most typos land in the same block. In :func:`find_duplicates` the keys are hashed
+to 64-bit integers and sorted with numpy; a block larger than ``window + 1`` records is compared as a sliding
+window over the records sorted by birth date (sorted neighbourhood), which caps the work per record.
+
+Scoring
+-------
+Fellegi–Sunter: each comparison lands in a level, each level adds a log2 weight ``log2(m/u)`` to a prior, and the
+sum becomes a probability ``1 / (1 + 2**-w)``. The weights (:data:`WEIGHTS`) are set by hand from the m/u
+probabilities one expects *inside a block* — that is, among pairs that already share a name or a date — rather
+than among random pairs, because within a block the competitors are family members: they agree on surnames,
+address and phone, so those fields weigh little, and a different given name or birth date weighs a lot. The same
+valid CURP is a match whatever else differs; a CURP that differs in more than one character is strong evidence
+against. A pair is a *probable* duplicate from :data:`PROBABLE` and a *possible* one from :data:`POSSIBLE`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.process import cpdist
+
+PARTICLES = frozenset(
+    {
+        "DE",
+        "DEL",
+        "LA",
+        "LAS",
+        "LOS",
+        "EL",
+        "Y",
+        "DA",
+        "DAS",
+        "DO",
+        "DOS",
+        "DI",
+        "DIE",
+        "DER",
+        "LE",
+        "LES",
+        "VAN",
+        "VON",
+    }
+)
+#: given names that CURP rules (and people) skip when a second given name follows
+COMMON_FIRST_GIVEN = frozenset({"MARIA", "MA", "JOSE", "J", "MA."})
+
+PROBABLE = 0.9
+POSSIBLE = 0.5
+WINDOW = 40  # records compared on each side in an oversized block (sorted neighbourhood)
+SIMILAR = 0.92  # Jaro-Winkler from which two names count as "similar"
+
+#: log2 Bayes factors per comparison level (documented in the module docstring and in bench/README.md)
+WEIGHTS = {
+    "prior": -9.0,
+    # identity document (CURP, or any national id)
+    "curp_exact": 20.0,
+    "curp_check_digit": 13.0,
+    "curp_typo": 5.0,
+    "curp_differs": -12.0,
+    # given names
+    "given_exact": 5.0,
+    "given_similar": 3.5,
+    "given_partial": 2.0,  # "María" vs "María José"
+    "given_close": -2.5,  # Jaro-Winkler 0.85–0.92: twins "Juan Carlos" / "Juan Pablo" land here
+    "given_differs": -7.0,
+    # surnames (best arrangement)
+    "surnames_exact": 4.5,
+    "surnames_similar": 3.5,
+    "surnames_swapped": 3.5,
+    "second_surname_missing": 2.5,
+    "second_surname_differs": -2.0,
+    "surnames_differ": -6.0,
+    # birth
+    "birth_date_exact": 6.0,
+    "birth_day_month_swapped": 4.0,
+    "birth_date_similar": 1.5,  # two of year, month, day agree
+    "birth_year_close": 1.0,  # an age only on one side, year within one
+    "birth_date_differs": -8.0,
+    "birth_year_differs": -6.0,
+    # sex
+    "sex_same": 0.5,
+    "sex_differs": -4.0,
+    # where and how to reach
+    "address_exact": 1.5,
+    "address_similar": 1.0,
+    "address_differs": -1.0,
+    "phone_exact": 1.5,
+    "phone_differs": -0.5,
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Normalisation
+
+
+def _strip_accents(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
+_NON_LETTERS = re.compile(r"[^A-Z]+")
+
+
+def normalize_name(text: str | None) -> str:
+    """Upper case, no accents (ñ → N), letters only, single spaces: " María  de la O-Ñúñez" → "MARIA DE LA O NUNEZ"."""
+    if not text:
+        return ""
+    return _NON_LETTERS.sub(" ", _strip_accents(text).upper()).strip()
+
+
+def surname_keys(text: str | None) -> tuple[str, str]:
+    """(joined, core) keys of a surname: "de la Cruz" → ("DELACRUZ", "CRUZ")."""
+    words = normalize_name(text).split()
+    joined = "".join(words)
+    core = "".join(w for w in words if w not in PARTICLES) or joined
+    return joined, core
+
+
+def given_keys(text: str | None) -> tuple[str, str]:
+    """(all given names, first given name without particles): "María de los Ángeles" → ("MARIA DE LOS ANGELES", "MARIA")."""
+    norm = normalize_name(text)
+    words = [w for w in norm.split() if w not in PARTICLES]
+    return norm, (words[0] if words else "")
+
+
+_PHONETIC_RULES = [
+    (re.compile(r"LL"), "Y"),
+    (re.compile(r"CH"), "#"),
+    (re.compile(r"QU"), "K"),
+    (re.compile(r"GU([EI])"), r"G\1"),
+    (re.compile(r"G([EI])"), r"J\1"),
+    (re.compile(r"C([EI])"), r"S\1"),
+    (re.compile(r"C"), "K"),
+    (re.compile(r"Z"), "S"),
+    (re.compile(r"V"), "B"),
+    (re.compile(r"W"), "U"),
+    (re.compile(r"Y"), "I"),
+    (re.compile(r"(?<!#)H"), ""),
+    (re.compile(r"(.)\1+"), r"\1"),
+]
+
+
+def phonetic(key: str, length: int = 6) -> str:
+    """A small Spanish phonetic code of a normalised name key (spaces ignored), first ``length`` sounds."""
+    text = key.replace(" ", "")
+    for pattern, repl in _PHONETIC_RULES:
+        text = pattern.sub(repl, text)
+    return text[:length]
+
+
+def address_key(street: str | None, number: str | None = "", postal_code: str | None = "") -> str:
+    """One comparable key for an address: normalised street, number and postal code."""
+    street_n = normalize_name(street)
+    for long, short in (("CALLE ", ""), ("AVENIDA ", "AV "), ("CALLEJON ", "CJON "), ("PRIVADA ", "PRIV ")):
+        if street_n.startswith(long):
+            street_n = short + street_n[len(long) :]
+    number_n = re.sub(r"[^0-9A-Z]+", "", _strip_accents(str(number or "")).upper())
+    code = re.sub(r"\D+", "", str(postal_code or ""))
+    if not (street_n or number_n or code):
+        return ""
+    return f"{street_n} {number_n} {code}".strip()
+
+
+def split_full_name(full: str | None) -> tuple[str, str, str]:
+    """Split a full Mexican name into (given names, first surname, second surname); see the module docstring."""
+    words = (full or "").split()
+    units: list[list[str]] = []
+    pending: list[str] = []
+    for word in words:
+        if normalize_name(word) in PARTICLES:
+            pending.append(word)
+            continue
+        units.append(pending + [word])
+        pending = []
+    if pending:  # trailing particles: glue to the last unit
+        if units:
+            units[-1].extend(pending)
+        else:
+            units.append(pending)
+    joined = [" ".join(u) for u in units]
+    if not joined:
+        return "", "", ""
+    if len(joined) == 1:
+        return joined[0], "", ""
+    if len(joined) == 2:
+        return joined[0], joined[1], ""
+    return " ".join(joined[:-2]), joined[-2], joined[-1]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Records and pairs
+
+
+@dataclass(slots=True)
+class MatchRecord:
+    """What the matcher needs of a person. ``birth_year`` is used when only an age is known (± one year)."""
+
+    id: int | str
+    given: str = ""
+    surname1: str = ""
+    surname2: str = ""
+    birth_date: dt.date | None = None
+    birth_year: int | None = None
+    sex: str = ""  # "H", "M", "X" or ""
+    curp: str = ""  # or any national id (FEBRL's soc_sec_id in the benchmark)
+    address: str = ""  # address_key(street, number, postal code)
+    phone: str = ""  # E.164
+    household: int | str | None = None
+
+
+@dataclass(slots=True)
+class Pair:
+    id_a: int | str
+    id_b: int | str
+    score: float
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def probable(self) -> bool:
+        return self.score >= PROBABLE
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Columnar form
+
+
+class _Codes:
+    """Strings to dense integer codes; code 0 is the empty string."""
+
+    def __init__(self):
+        self.index: dict[str, int] = {"": 0}
+        self.strings: list[str] = [""]
+
+    def code(self, value: str) -> int:
+        c = self.index.get(value)
+        if c is None:
+            c = self.index[value] = len(self.strings)
+            self.strings.append(value)
+        return c
+
+    def array(self) -> np.ndarray:
+        return np.array(self.strings, dtype=object)
+
+
+class _Frame:
+    """The records as numpy columns of codes and numbers."""
+
+    def __init__(self, records: Sequence[MatchRecord]):
+        n = len(records)
+        self.n = n
+        self.ids = [r.id for r in records]
+        names = _Codes()  # given and surnames share one table (for swapped/misplaced fields)
+        phon = _Codes()
+        misc = _Codes()  # addresses, phones, households, ids
+        given_cache: dict[str, tuple[int, int, int, int]] = {}
+        surname_cache: dict[str, tuple[int, int, int, int]] = {}
+
+        def given_info(raw: str):
+            info = given_cache.get(raw)
+            if info is None:
+                full, first = given_keys(raw)
+                info = (names.code(full), names.code(first), phon.code(phonetic(first)), len(full.split()))
+                given_cache[raw] = info
+            return info
+
+        def surname_info(raw: str):
+            info = surname_cache.get(raw)
+            if info is None:
+                joined, core = surname_keys(raw)
+                info = (
+                    names.code(joined),
+                    names.code(core),
+                    phon.code(phonetic(joined)) if joined else 0,
+                    phon.code(phonetic(core)) if core else 0,
+                )
+                surname_cache[raw] = info
+            return info
+
+        g = np.zeros((n, 4), dtype=np.int64)
+        s1 = np.zeros((n, 4), dtype=np.int64)
+        s2 = np.zeros((n, 4), dtype=np.int64)
+        ordinal = np.full(n, -1, dtype=np.int64)
+        year = np.full(n, -1, dtype=np.int64)
+        year_only = np.zeros(n, dtype=bool)
+        sex = np.zeros(n, dtype=np.int8)
+        addr = np.zeros(n, dtype=np.int64)
+        phone = np.zeros(n, dtype=np.int64)
+        household = np.zeros(n, dtype=np.int64)
+        idcode = np.zeros(n, dtype=np.int64)
+        ids_raw: list[str] = [""] * n
+        sex_codes = {"H": 1, "M": 2, "X": 3, "F": 2}
+        for i, r in enumerate(records):
+            g[i] = given_info(r.given or "")
+            s1[i] = surname_info(r.surname1 or "")
+            s2[i] = surname_info(r.surname2 or "")
+            if r.birth_date is not None:
+                ordinal[i] = r.birth_date.toordinal()
+                year[i] = r.birth_date.year
+            elif r.birth_year:
+                year[i] = r.birth_year
+                year_only[i] = True
+            sex[i] = sex_codes.get((r.sex or "").upper()[:1], 0)
+            addr[i] = misc.code("a" + r.address) if r.address else 0
+            phone[i] = misc.code("p" + r.phone) if r.phone else 0
+            if r.household is not None:
+                household[i] = misc.code(f"h{r.household}")
+            if r.curp:
+                value = r.curp.strip().upper()
+                ids_raw[i] = value
+                idcode[i] = misc.code("i" + value)
+        self.given_full, self.given_first, self.given_phon, self.given_words = g.T
+        self.s1_joined, self.s1_core, self.s1_phon_joined, self.s1_phon_core = s1.T
+        self.s2_joined, self.s2_core, self.s2_phon_joined, self.s2_phon_core = s2.T
+        self.ordinal, self.year, self.year_only, self.sex = ordinal, year, year_only, sex
+        dates = np.where(ordinal > 0, ordinal, dt.date(2000, 1, 1).toordinal())
+        # month and day of each full date (vectorised through numpy datetime64)
+        d64 = (dates - dt.date(1970, 1, 1).toordinal()).astype("datetime64[D]")
+        months = d64.astype("datetime64[M]")
+        self.month = (months.astype(np.int64) % 12 + 1).astype(np.int64)
+        self.day = ((d64 - months).astype(np.int64) + 1).astype(np.int64)
+        self.addr, self.phone, self.household, self.idcode = addr, phone, household, idcode
+        self.names = names.array()
+        self.misc = misc.array()
+        # ids as a fixed-width byte matrix, for typo / check-digit comparisons
+        width = max((len(x) for x in ids_raw), default=0) or 1
+        self.id_len = np.fromiter((len(x) for x in ids_raw), dtype=np.int64, count=n)
+        self.id_bytes = (
+            np.array([x.encode("utf-8")[:width] for x in ids_raw], dtype=f"S{width}")
+            .view(np.uint8)
+            .reshape(n, width)
+            if n
+            else np.zeros((0, width), dtype=np.uint8)
+        )
+        self.width = width
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Blocking
+
+
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xBF58476D1CE4E5B9)
+
+
+def _mix(kind: int, *cols: np.ndarray) -> np.ndarray:
+    h = np.full(len(cols[0]), kind, dtype=np.uint64) * _M1
+    for c in cols:
+        h = (h ^ c.astype(np.uint64)) * _M2
+        h ^= h >> np.uint64(31)
+    return h
+
+
+def _id_halves(frame: _Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes of the two halves of each id without its check digit (CURP: 17 characters)."""
+    n = frame.n
+    base_len = np.where(frame.id_len == 18, 17, frame.id_len)
+    half = base_len // 2
+    cols = np.arange(frame.width)[None, :]
+    b = frame.id_bytes.astype(np.uint64)
+    first = np.where(cols < half[:, None], b, 0)
+    second = np.where((cols >= half[:, None]) & (cols < base_len[:, None]), b, 0)
+    # polynomial hash of each masked row
+    h1 = np.zeros(n, dtype=np.uint64)
+    h2 = np.zeros(n, dtype=np.uint64)
+    for j in range(frame.width):
+        h1 = h1 * np.uint64(131) + first[:, j]
+        h2 = h2 * np.uint64(131) + second[:, j]
+    return h1, h2, base_len >= 4
+
+
+def _block_entries(frame: _Frame) -> tuple[np.ndarray, np.ndarray]:
+    """All (key hash, record index) entries of the blocking keys of every record."""
+    idx = np.arange(frame.n, dtype=np.int64)
+    keys: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+
+    def add(mask: np.ndarray, k: np.ndarray):
+        keys.append(k[mask])
+        rows.append(idx[mask])
+
+    h1, h2, has_id = _id_halves(frame)
+    add(has_id, _mix(1, h1))
+    add(has_id, _mix(2, h2))
+    has_g = frame.given_phon > 0
+    full = frame.ordinal > 0
+    surname_cols = [frame.s1_phon_core, frame.s1_phon_joined, frame.s2_phon_core, frame.s2_phon_joined]
+    for j, col in enumerate(surname_cols):
+        # joined keys only where they differ from the core key (compound surnames)
+        ok = col > 0
+        if j % 2 == 1:
+            ok &= col != surname_cols[j - 1]
+        for shift in (-1, 0, 1):
+            yr = frame.year + shift
+            m = has_g & ok & ((shift == 0) | frame.year_only)
+            add(m, _mix(3, frame.given_phon, col, yr))
+        add(ok & full, _mix(4, col, frame.ordinal))
+    add(has_g & full, _mix(5, frame.given_phon, frame.ordinal))
+    add(has_g & (frame.addr > 0), _mix(6, frame.given_phon, frame.addr))
+    add(has_g & (frame.phone > 0), _mix(7, frame.given_phon, frame.phone))
+    return np.concatenate(keys), np.concatenate(rows)
+
+
+def candidate_pairs(frame: _Frame, window: int = WINDOW) -> tuple[np.ndarray, np.ndarray]:
+    """Unique (a, b) record-index pairs, a < b, that share a blocking key (windowed in big blocks)."""
+    if frame.n < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    keys, rows = _block_entries(frame)
+    # within a block, order by birth (unknown births last) so that windows hold people of similar age
+    birth = np.where(
+        frame.ordinal > 0, frame.ordinal, np.where(frame.year > 0, (frame.year - 1) * 365 + 182, 10**7)
+    )
+    pre = np.argsort(birth[rows], kind="stable")
+    keys, rows = keys[pre], rows[pre]
+    order = np.argsort(keys, kind="stable")
+    keys, rows = keys[order], rows[order]
+    m = len(keys)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], m]
+    sizes = ends - starts
+    end_of = np.repeat(ends, sizes)
+    remaining = end_of - np.arange(m) - 1
+    active = np.flatnonzero(remaining >= 1)
+    out_a: list[np.ndarray] = []
+    out_b: list[np.ndarray] = []
+    for d in range(1, window + 1):
+        active = active[remaining[active] >= d]
+        if not len(active):
+            break
+        a, b = rows[active], rows[active + d]
+        out_a.append(a)
+        out_b.append(b)
+    if not out_a:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    a = np.concatenate(out_a)
+    b = np.concatenate(out_b)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    keep = lo != hi
+    combined = np.unique(lo[keep] * np.int64(frame.n) + hi[keep])
+    return combined // frame.n, combined % frame.n
+
+
+def blocking_keys(record: MatchRecord) -> list[str]:
+    """The blocking keys of one record as short strings, for an indexed key table in the database.
+
+    Two records are candidates when they share a key. Same rules as :func:`find_duplicates` (which hashes them).
+    """
+    keys: list[str] = []
+    value = (record.curp or "").strip().upper()
+    if len(value) >= 4:
+        base = value[:17] if len(value) == 18 else value
+        half = len(base) // 2
+        keys += [f"i1|{base[:half]}", f"i2|{base[half:]}"]
+    _, first = given_keys(record.given)
+    gp = phonetic(first) if first else ""
+    if record.birth_date is not None:
+        years = [record.birth_date.year]
+        date = record.birth_date.isoformat()
+    elif record.birth_year:
+        years = [record.birth_year - 1, record.birth_year, record.birth_year + 1]
+        date = ""
+    else:
+        years = [None]
+        date = ""
+    seen: set[str] = set()
+    for raw in (record.surname1, record.surname2):
+        joined, core = surname_keys(raw)
+        for key in (core, joined):
+            if not key:
+                continue
+            code = phonetic(key)
+            if code in seen and key == joined:
+                continue
+            seen.add(code)
+            if gp:
+                keys += [f"gy|{gp}|{code}|{y if y is not None else ''}" for y in years]
+            if date:
+                keys.append(f"sd|{code}|{date}")
+    if gp:
+        if date:
+            keys.append(f"gd|{gp}|{date}")
+        if record.address:
+            keys.append(f"ga|{gp}|{record.address}")
+        if record.phone:
+            keys.append(f"gp|{gp}|{record.phone}")
+    return list(dict.fromkeys(keys))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Scoring
+
+
+def _similarity(codes_a: np.ndarray, codes_b: np.ndarray, strings: np.ndarray) -> np.ndarray:
+    """Jaro-Winkler similarity of coded strings; 1 where equal, NaN where either is empty."""
+    sim = np.where(codes_a == codes_b, 1.0, 0.0)
+    differ = np.flatnonzero(codes_a != codes_b)
+    if len(differ):
+        sim[differ] = cpdist(
+            strings[codes_a[differ]],
+            strings[codes_b[differ]],
+            scorer=JaroWinkler.normalized_similarity,
+            workers=-1,
+        )
+    sim[(codes_a == 0) | (codes_b == 0)] = np.nan
+    return sim
+
+
+def _surname_similarity(f: _Frame, a: np.ndarray, b: np.ndarray, x: str, y: str) -> np.ndarray:
+    joined = _similarity(getattr(f, f"{x}_joined")[a], getattr(f, f"{y}_joined")[b], f.names)
+    core = _similarity(getattr(f, f"{x}_core")[a], getattr(f, f"{y}_core")[b], f.names)
+    return np.fmax(joined, core)
+
+
+REASON_CODES = [k for k in WEIGHTS if k != "prior"] + ["curp_same_valid", "same_household"]
+_REASON_INDEX = {k: i for i, k in enumerate(REASON_CODES)}
+
+
+def _score(f: _Frame, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(probability, reason bit mask) for each pair of record indices."""
+    n = len(a)
+    w = np.full(n, WEIGHTS["prior"])
+    bits = np.zeros(n, dtype=np.int64)
+
+    def level(mask: np.ndarray, name: str):
+        nonlocal w, bits
+        if name in WEIGHTS:
+            w = w + np.where(mask, WEIGHTS[name], 0.0)
+        bits = bits | np.where(mask, np.int64(1) << np.int64(_REASON_INDEX[name]), np.int64(0))
+
+    # identity document
+    ida, idb = f.idcode[a], f.idcode[b]
+    both = (ida > 0) & (idb > 0)
+    exact = both & (ida == idb)
+    la, lb = f.id_len[a], f.id_len[b]
+    mism = (f.id_bytes[a] != f.id_bytes[b]).sum(axis=1)
+    same_len = la == lb
+    check_only = (
+        both & ~exact & same_len & (la == 18) & (mism == 1) & (f.id_bytes[a][:, 17] != f.id_bytes[b][:, 17])
+    )
+    typo = both & ~exact & ~check_only & same_len & (mism == 1)
+
+    # given names
+    gsim = _similarity(f.given_full[a], f.given_full[b], f.names)
+    g_ok = ~np.isnan(gsim)
+    gs = np.nan_to_num(gsim)
+    # a one-character CURP difference where the CURP spells a name that differs is two people (twins, homonyms)
+    where = np.argmax(f.id_bytes[a] != f.id_bytes[b], axis=1)
+    s11_raw = _surname_similarity(f, a, b, "s1", "s1")
+    s22_raw = _surname_similarity(f, a, b, "s2", "s2")
+    explained = (
+        (np.isin(where, (3, 15)) & (gs < SIMILAR))
+        | (np.isin(where, (0, 1, 13)) & (np.nan_to_num(s11_raw) < SIMILAR))
+        | (np.isin(where, (2, 14)) & (np.nan_to_num(s22_raw) < SIMILAR))
+    )
+    typo &= ~explained
+    level(exact, "curp_exact")
+    level(check_only, "curp_check_digit")
+    level(typo, "curp_typo")
+    level(both & ~exact & ~check_only & ~typo, "curp_differs")
+    g_exact = g_ok & (gs >= 0.999)
+    g_sim = g_ok & ~g_exact & (gs >= SIMILAR)
+    partial = (
+        g_ok
+        & ~g_exact
+        & ~g_sim
+        & (f.given_first[a] == f.given_first[b])
+        & ((f.given_words[a] == 1) | (f.given_words[b] == 1))
+    )
+    g_close = g_ok & ~g_exact & ~g_sim & ~partial & (gs >= 0.85)
+    level(g_exact, "given_exact")
+    level(g_sim, "given_similar")
+    level(partial, "given_partial")
+    level(g_close, "given_close")
+    level(g_ok & ~g_exact & ~g_sim & ~partial & ~g_close, "given_differs")
+
+    # surnames: direct, swapped, or one side without a second surname
+    s11, s22 = s11_raw, s22_raw
+    s12 = _surname_similarity(f, a, b, "s1", "s2")
+    s21 = _surname_similarity(f, a, b, "s2", "s1")
+    has2a, has2b = f.s2_joined[a] > 0, f.s2_joined[b] > 0
+    has1 = (f.s1_joined[a] > 0) & (f.s1_joined[b] > 0)
+    z = np.nan_to_num
+    both2 = has1 & has2a & has2b
+    direct = both2 & (z(s11) >= SIMILAR) & (z(s22) >= SIMILAR)
+    direct_exact = direct & (z(s11) >= 0.999) & (z(s22) >= 0.999)
+    swapped = both2 & ~direct & (z(s12) >= SIMILAR) & (z(s21) >= SIMILAR)
+    half = both2 & ~direct & ~swapped & ((z(s11) >= SIMILAR) | (z(s12) >= SIMILAR) | (z(s21) >= SIMILAR))
+    level(direct_exact, "surnames_exact")
+    level(direct & ~direct_exact, "surnames_similar")
+    level(swapped, "surnames_swapped")
+    level(half, "second_surname_differs")
+    level(both2 & ~direct & ~swapped & ~half, "surnames_differ")
+    one_missing = has1 & (has2a ^ has2b)
+    # the record with one surname may carry either surname of the other
+    best_one = np.where(has2a, np.fmax(z(s11), z(s21)), np.fmax(z(s11), z(s12)))
+    miss_ok = one_missing & (best_one >= SIMILAR)
+    level(miss_ok, "second_surname_missing")
+    level(one_missing & ~miss_ok, "surnames_differ")
+    none2 = has1 & ~has2a & ~has2b
+    level(none2 & (z(s11) >= 0.999), "surnames_exact")
+    level(none2 & (z(s11) >= SIMILAR) & (z(s11) < 0.999), "surnames_similar")
+    level(none2 & (z(s11) < SIMILAR), "surnames_differ")
+
+    # birth
+    oa, ob = f.ordinal[a], f.ordinal[b]
+    ya, yb = f.year[a], f.year[b]
+    full = (oa > 0) & (ob > 0)
+    ma, mb, da, db = f.month[a], f.month[b], f.day[a], f.day[b]
+    b_exact = full & (oa == ob)
+    b_swap = full & ~b_exact & (ya == yb) & (ma == db) & (da == mb)
+    agree = (ya == yb).astype(np.int8) + (ma == mb) + (da == db)
+    b_sim = full & ~b_exact & ~b_swap & (agree >= 2)
+    level(b_exact, "birth_date_exact")
+    level(b_swap, "birth_day_month_swapped")
+    level(b_sim, "birth_date_similar")
+    level(full & ~b_exact & ~b_swap & ~b_sim, "birth_date_differs")
+    approx = (ya > 0) & (yb > 0) & ~full
+    close = approx & (np.abs(ya - yb) <= 1)
+    level(close, "birth_year_close")
+    level(approx & ~close, "birth_year_differs")
+
+    # sex (X against H/M counts as unknown)
+    sa, sb = f.sex[a], f.sex[b]
+    sx = (sa > 0) & (sb > 0) & (sa != 3) & (sb != 3)
+    level(sx & (sa == sb), "sex_same")
+    level(sx & (sa != sb), "sex_differs")
+
+    # address and phone
+    aa, ab = f.addr[a], f.addr[b]
+    both_addr = (aa > 0) & (ab > 0)
+    a_exact = both_addr & (aa == ab)
+    a_sim = np.zeros(n, dtype=bool)
+    diff = np.flatnonzero(both_addr & ~a_exact)
+    if len(diff):
+        sims = cpdist(
+            f.misc[aa[diff]], f.misc[ab[diff]], scorer=JaroWinkler.normalized_similarity, workers=-1
+        )
+        a_sim[diff] = sims >= 0.93
+    level(a_exact, "address_exact")
+    level(a_sim, "address_similar")
+    level(both_addr & ~a_exact & ~a_sim, "address_differs")
+    pa, pb = f.phone[a], f.phone[b]
+    both_phone = (pa > 0) & (pb > 0)
+    level(both_phone & (pa == pb), "phone_exact")
+    level(both_phone & (pa != pb), "phone_differs")
+    level((f.household[a] > 0) & (f.household[a] == f.household[b]), "same_household")
+
+    prob = 1.0 / (1.0 + np.exp2(-w))
+    # the same valid CURP is the same person
+    same_valid = exact & (la == 18)
+    if same_valid.any():
+        from redes.core.curp import curp_check_digit
+
+        rows = np.flatnonzero(same_valid)
+        for i in rows:
+            value = bytes(f.id_bytes[a[i]]).decode("utf-8", "replace")
+            try:
+                valid = curp_check_digit(value[:17]) == value[17]
+            except ValueError:
+                valid = False
+            if valid:
+                prob[i] = 1.0
+                bits[i] |= np.int64(1) << np.int64(_REASON_INDEX["curp_same_valid"])
+    return prob, bits
+
+
+_SHOWN = {"curp_same_valid", "sex_same"}  # reasons too weak or redundant to list: see _reasons()
+
+
+def _reasons(mask: int) -> list[str]:
+    out = []
+    for i, name in enumerate(REASON_CODES):
+        if mask >> i & 1 and name != "sex_same":
+            out.append(name)
+    return out
+
+
+def _pairs(f: _Frame, a, b, prob, bits, threshold: float) -> list[Pair]:
+    keep = np.flatnonzero(prob >= threshold)
+    keep = keep[np.argsort(-prob[keep], kind="stable")]
+    ids = f.ids
+    return [Pair(ids[a[i]], ids[b[i]], float(round(prob[i], 4)), _reasons(int(bits[i]))) for i in keep]
+
+
+def find_duplicates(
+    records: Sequence[MatchRecord], threshold: float = POSSIBLE, window: int = WINDOW
+) -> list[Pair]:
+    """Every pair of records scoring at least ``threshold``, best first."""
+    f = _Frame(records)
+    a, b = candidate_pairs(f, window)
+    if not len(a):
+        return []
+    prob, bits = _score(f, a, b)
+    return _pairs(f, a, b, prob, bits, threshold)
+
+
+def score_candidates(
+    record: MatchRecord, candidates: Sequence[MatchRecord], threshold: float = POSSIBLE
+) -> list[Pair]:
+    """Score one record against candidates (e.g. fetched by shared blocking keys); ``id_a`` is the record's id."""
+    others = [c for c in candidates if c.id != record.id]
+    if not others:
+        return []
+    f = _Frame([record, *others])
+    b = np.arange(1, f.n, dtype=np.int64)
+    a = np.zeros(len(b), dtype=np.int64)
+    prob, bits = _score(f, a, b)
+    return _pairs(f, a, b, prob, bits, threshold)
+
+
+class BlockIndex:
+    """An in-memory index of records by blocking key (e.g. the persons of one municipality)."""
+
+    def __init__(self, records: Iterable[MatchRecord] = ()):
+        self.records: dict[int | str, MatchRecord] = {}
+        self.keys: dict[str, set[int | str]] = defaultdict(set)
+        for r in records:
+            self.add(r)
+
+    def add(self, record: MatchRecord) -> None:
+        self.records[record.id] = record
+        for key in blocking_keys(record):
+            self.keys[key].add(record.id)
+
+    def candidates(self, record: MatchRecord, limit: int = 500) -> list[MatchRecord]:
+        ids: set[int | str] = set()
+        for key in blocking_keys(record):
+            ids |= self.keys.get(key, set())
+        ids.discard(record.id)
+        found = [self.records[i] for i in ids]
+        if len(found) > limit:  # keep the nearest in age
+            target = _birth_sort_key(record)
+            found.sort(key=lambda r: abs(_birth_sort_key(r) - target))
+            found = found[:limit]
+        return found
+
+
+def _birth_sort_key(r: MatchRecord) -> float:
+    if r.birth_date is not None:
+        return r.birth_date.toordinal()
+    if r.birth_year:
+        return (r.birth_year - 1) * 365 + 182
+    return math.inf
+
+
+def candidates_for(record: MatchRecord, index: BlockIndex, threshold: float = POSSIBLE) -> list[Pair]:
+    """Pairs of ``record`` with the indexed records that score at least ``threshold``, best first."""
+    return score_candidates(record, index.candidates(record), threshold)

@@ -1,0 +1,86 @@
+"""Scoped reads of the registry, shared by pages and the API.
+
+Everything here starts from ``accounts.scoping`` (the one door): a user sees households and persons whose
+block lies under a node where they hold ``VIEW_PERSONAL``. Observers hold no such permission and get nothing.
+Blocked, merged and anonymised records are out of every list (only ARCO and audit screens reach them).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from redes.accounts import scoping
+from redes.accounts.roles import Perm
+
+from .models import DataRequest, DuplicateCandidate, Household, Person, RecordStatus
+from .text import fold, group_particles
+
+LIST_LIMIT = 200
+SEARCH_LIMIT = 50
+
+
+def households(user, perm: str = Perm.VIEW_PERSONAL, *, include_inactive: bool = False) -> QuerySet:
+    qs = Household.objects.all()
+    if not include_inactive:
+        qs = qs.filter(status=RecordStatus.ACTIVE)
+    return scoping.scoped(qs, user, perm, via="node")
+
+
+def persons(user, perm: str = Perm.VIEW_PERSONAL, *, include_inactive: bool = False) -> QuerySet:
+    qs = Person.objects.all()
+    if not include_inactive:
+        qs = qs.filter(status=RecordStatus.ACTIVE)
+    return scoping.scoped(qs, user, perm, via="node")
+
+
+def block_households(user, node, *, unvisited: bool = False) -> QuerySet:
+    """A block's households for its liaison's list: highest priority first, unvisited ones on request.
+
+    One indexed range (``household_block_list``: node, status, priority)."""
+    qs = households(user).filter(node=node)
+    if unvisited:
+        qs = qs.filter(last_visit_at__isnull=True)
+    return qs.order_by("-priority", "street", "ext_number", "pk")
+
+
+def _prefix(field: str, word: str) -> Q:
+    """``field`` starts with ``word``, written as an index range plus the exact test (any collation)."""
+    upper = word[:-1] + chr(ord(word[-1]) + 1)
+    return Q(**{f"{field}__gte": word, f"{field}__lt": upper, f"{field}__startswith": word})
+
+
+def search_persons(user, query: str, *, municipality=None, limit: int = SEARCH_LIMIT) -> QuerySet:
+    """Persons whose names start with the words typed, in any order ("lopez ana", "ana lop", "nuñez").
+
+    Each word must start the first surname, the second surname, the first given name or the other given
+    names (four index ranges within the municipality, which the database ORs together). A full CURP is looked
+    up exactly."""
+    # Particles stay with the word they introduce: "de la cruz" is one term, as it is one surname.
+    words = group_particles(fold(query).split()) if fold(query) else []
+    qs = persons(user)
+    if municipality is not None:
+        qs = qs.filter(municipality=municipality)
+    if not words:
+        return qs.none()
+    raw = (query or "").strip().upper()
+    if len(raw) == 18 and raw.isalnum():
+        return qs.filter(curp=raw)[:limit]
+    for word in words:
+        qs = qs.filter(
+            _prefix("surname1_key", word)
+            | _prefix("surname2_key", word)
+            | _prefix("given_key", word)
+            | _prefix("given2_key", word)
+        )
+    return qs.order_by("surname1_key", "surname2_key", "given_key", "pk")[:limit]
+
+
+def duplicate_queue(user, *, status: str = DuplicateCandidate.Status.PENDING) -> QuerySet:
+    qs = DuplicateCandidate.objects.filter(status=status).select_related("person_a", "person_b")
+    return scoping.scoped(qs, user, Perm.MANAGE_REGISTRY, via="node").order_by("-score", "pk")
+
+
+def open_requests(user) -> QuerySet:
+    """Data-subject requests still to answer, the most urgent first (coordinators see their deadlines)."""
+    qs = DataRequest.objects.filter(status=DataRequest.Status.OPEN).select_related("person")
+    return scoping.scoped(qs, user, Perm.MANAGE_REGISTRY, via="node").order_by("due_on", "pk")

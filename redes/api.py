@@ -10,6 +10,7 @@ from ninja import NinjaAPI
 from redes.accounts.api import router as accounts_router
 from redes.core.api import BearerToken, install_error_handlers
 from redes.liaisons.api import router as liaisons_router
+from redes.registry.api import router as registry_router
 from redes.territories.api import router as territories_router
 
 DESCRIPTION = """\
@@ -34,6 +35,11 @@ TAGS = [
     },
     {"name": "Liaisons", "description": "Liaison posts (personal data: not for observers)."},
     {"name": "Accounts", "description": "The caller, users and memberships (roles at nodes)."},
+    {
+        "name": "Registry",
+        "description": "Households and persons, consent, sensitive data (case officers), data-subject "
+        "requests, duplicates and bulk imports.",
+    },
 ]
 
 api = NinjaAPI(
@@ -48,3 +54,4 @@ install_error_handlers(api)
 api.add_router("", territories_router)
 api.add_router("", liaisons_router)
 api.add_router("", accounts_router)
+api.add_router("", registry_router)

@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 from .forms import LoginForm
@@ -32,4 +32,6 @@ urlpatterns = [
         name="membership-end",
     ),
     path("audit/", views.audit_log, name="audit"),
+    path("registry/", include("redes.web.urls_census")),
+    path("registry/", include("redes.web.urls_registry")),
 ]

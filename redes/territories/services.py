@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from redes.audit.services import record
-from redes.core.db import lock_tree
+from redes.core.db import adapt_datetime, adapt_uuid, copy_rows, lock_tree, reserve_ids
 from redes.core.geo import clean_geometry
 
 from .models import (
@@ -316,17 +316,7 @@ class UnitSpec:
 
 def _reserve_ids(count: int) -> list[int]:
     """Reserve ``count`` primary keys for new nodes (callers hold the tree lock, inside a transaction)."""
-    table = Node._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
-            )
-            return [row[0] for row in cursor.fetchall()]
-        # SQLite: writers are serialised (IMMEDIATE transactions), so max(id) is stable until we commit.
-        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608 (a model's table name)
-        first = cursor.fetchone()[0] + 1
-        return list(range(first, first + count))
+    return reserve_ids(Node, count)
 
 
 _BULK_COLUMNS = (
@@ -341,28 +331,17 @@ def _write_rows(rows: list[tuple]) -> None:
     Values are plain Python; uuid, JSON and the timestamp are adapted here once per vendor, which is what makes
     this ~10x faster than building model instances and letting each field prepare its own value.
     """
-    conn = connections[Node.objects.db]
-    table = conn.ops.quote_name(Node._meta.db_table)
-    columns = ", ".join(conn.ops.quote_name(c) for c in _BULK_COLUMNS)
     geometry_at, uuid_at, created_at = 8, 1, len(_BULK_COLUMNS) - 1
-    now = conn.ops.adapt_datetimefield_value(timezone.now())
-    postgres = conn.vendor == "postgresql"
+    now = adapt_datetime(timezone.now(), Node)
     prepared = []
     for row in rows:
         row = list(row)
         if row[geometry_at] is not None:
             row[geometry_at] = json.dumps(row[geometry_at])
-        row[uuid_at] = row[uuid_at] if postgres else row[uuid_at].hex
+        row[uuid_at] = adapt_uuid(row[uuid_at], Node)
         row[created_at] = now
         prepared.append(row)
-    with conn.cursor() as cursor:
-        if postgres:
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in prepared:
-                    copy.write_row(row)
-        else:
-            marks = ", ".join(["%s"] * len(_BULK_COLUMNS))
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", prepared)  # noqa: S608
+    copy_rows(Node, _BULK_COLUMNS, prepared)
 
 
 @transaction.atomic

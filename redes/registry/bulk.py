@@ -39,7 +39,7 @@ from .text import address_key
 RECOUNT_ABOVE = 20000
 
 
-@dataclass
+@dataclass(slots=True)
 class HouseholdRow:
     node_id: int
     external_id: str = ""
@@ -59,7 +59,7 @@ class HouseholdRow:
     id: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class PersonRow:
     #: Index into the ``households`` list passed in the same call.
     household: int
@@ -78,6 +78,11 @@ class PersonRow:
     factors: Sequence[str] = field(default_factory=list)
     #: The id of an existing person to update (re-import); ``None`` for a new one.
     id: int | None = None
+    #: Search keys, filled by ``write`` (``services._set_keys``).
+    given_key: str = ""
+    given2_key: str = ""
+    surname1_key: str = ""
+    surname2_key: str = ""
 
 
 @dataclass

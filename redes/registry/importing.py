@@ -1067,6 +1067,7 @@ def preview(job: ImportJob, limit: int = 20) -> dict:
         "invalid": len(analysis.invalid_rows),
         "households": len(analysis.households),
         "errors": [_error_dict(e) for e in analysis.errors[:MAX_REPORTED_ERRORS]],
+        "errors_total": len(analysis.errors),
     }
 
 
@@ -1077,8 +1078,10 @@ def _error_dict(error: RowError) -> dict:
 # ------------------------------------------------------------------------------------------------ running
 
 
-def start(job: ImportJob, *, actor) -> ImportJob:
-    """Queue the import (status "queued"); the background task runs ``run``."""
+def start(job: ImportJob, *, actor, enqueue: bool = True) -> ImportJob:
+    """Queue the import (status "queued"); the background task runs ``run``.
+
+    ``enqueue=False`` only marks it queued: the caller runs ``run`` itself (the CLI, with its progress bars)."""
     from . import tasks
 
     problems = mapping_problems(job.mapping)
@@ -1091,8 +1094,9 @@ def start(job: ImportJob, *, actor) -> ImportJob:
         if not updated:
             raise ValidationError(_("This import has already been started."))
         record("registry.import.start", actor=actor, obj=job, node=job.node, summary=_("Import queued"))
-    tasks.run_import.enqueue(job.pk)
-    job.refresh_from_db()
+    if enqueue:
+        tasks.run_import.enqueue(job.pk)
+        job.refresh_from_db()
     return job
 
 

@@ -481,7 +481,9 @@ def candidate_pairs(frame: _Frame, window: int = WINDOW) -> tuple[np.ndarray, np
     b = np.concatenate(out_b)
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     keep = lo != hi
-    combined = np.unique(lo[keep] * np.int64(frame.n) + hi[keep])
+    combined = lo[keep] * np.int64(frame.n) + hi[keep]
+    combined.sort()
+    combined = combined[np.r_[True, combined[1:] != combined[:-1]]]
     return combined // frame.n, combined % frame.n
 
 
@@ -535,25 +537,46 @@ def blocking_keys(record: MatchRecord) -> list[str]:
 # Scoring
 
 
+def _unique_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unique values, index of each value in them) by one sort (faster than np.unique on big int arrays)."""
+    order = np.argsort(values)
+    ordered = values[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]
+    inverse = np.empty(len(values), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
+
+
 def _similarity(codes_a: np.ndarray, codes_b: np.ndarray, strings: np.ndarray) -> np.ndarray:
-    """Jaro-Winkler similarity of coded strings; 1 where equal, NaN where either is empty."""
+    """Jaro-Winkler similarity of coded strings; 1 where equal, NaN where either is empty.
+
+    Each distinct pair of codes is compared once (names and addresses repeat a lot across pairs).
+    """
     sim = np.where(codes_a == codes_b, 1.0, 0.0)
-    differ = np.flatnonzero(codes_a != codes_b)
+    differ = np.flatnonzero((codes_a != codes_b) & (codes_a > 0) & (codes_b > 0))
     if len(differ):
-        sim[differ] = cpdist(
-            strings[codes_a[differ]],
-            strings[codes_b[differ]],
-            scorer=JaroWinkler.normalized_similarity,
-            workers=-1,
+        base = np.int64(len(strings))
+        uniq, inverse = _unique_inverse(codes_a[differ] * base + codes_b[differ])
+        values = cpdist(
+            strings[uniq // base], strings[uniq % base], scorer=JaroWinkler.normalized_similarity, workers=-1
         )
+        sim[differ] = values[inverse]
     sim[(codes_a == 0) | (codes_b == 0)] = np.nan
     return sim
 
 
 def _surname_similarity(f: _Frame, a: np.ndarray, b: np.ndarray, x: str, y: str) -> np.ndarray:
-    joined = _similarity(getattr(f, f"{x}_joined")[a], getattr(f, f"{y}_joined")[b], f.names)
-    core = _similarity(getattr(f, f"{x}_core")[a], getattr(f, f"{y}_core")[b], f.names)
-    return np.fmax(joined, core)
+    """Best of the joined and core keys ("de la Cruz" = "Delacruz" = "Cruz")."""
+    ja, jb = getattr(f, f"{x}_joined")[a], getattr(f, f"{y}_joined")[b]
+    ca, cb = getattr(f, f"{x}_core")[a], getattr(f, f"{y}_core")[b]
+    sim = _similarity(ja, jb, f.names)
+    compound = np.flatnonzero((ca != ja) | (cb != jb))
+    if len(compound):
+        sim[compound] = np.fmax(sim[compound], _similarity(ca[compound], cb[compound], f.names))
+        # "de la Cruz" recorded as "Delacruz" against "Cruz": joined on one side, core on the other
+        sim[compound] = np.fmax(sim[compound], _similarity(ja[compound], cb[compound], f.names))
+        sim[compound] = np.fmax(sim[compound], _similarity(ca[compound], jb[compound], f.names))
+    return sim
 
 
 REASON_CODES = [k for k in WEIGHTS if k != "prior"] + ["curp_same_valid", "same_household"]
@@ -674,13 +697,7 @@ def _score(f: _Frame, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndar
     aa, ab = f.addr[a], f.addr[b]
     both_addr = (aa > 0) & (ab > 0)
     a_exact = both_addr & (aa == ab)
-    a_sim = np.zeros(n, dtype=bool)
-    diff = np.flatnonzero(both_addr & ~a_exact)
-    if len(diff):
-        sims = cpdist(
-            f.misc[aa[diff]], f.misc[ab[diff]], scorer=JaroWinkler.normalized_similarity, workers=-1
-        )
-        a_sim[diff] = sims >= 0.93
+    a_sim = both_addr & ~a_exact & (np.nan_to_num(_similarity(aa, ab, f.misc)) >= 0.93)
     level(a_exact, "address_exact")
     level(a_sim, "address_similar")
     level(both_addr & ~a_exact & ~a_sim, "address_differs")

@@ -521,9 +521,14 @@ class DemoResult:
     logins: list[DemoLogin]
     posts: dict[str, int]
     municipalities: int = 2
+    #: ``demo.registry.RegistryStats`` of Escobedo's registry and of the ``persons`` added to Acapulco.
+    registry: object | None = None
+    scale_registry: object | None = None
 
 
 SCALES = ("small", "acapulco", "national")
+#: Persons in the demo municipality's registry (~2,900 households).
+DEMO_PERSONS = 10_000
 
 
 def _units(municipality: Municipality, depth: int | None = None) -> list[Node]:
@@ -533,10 +538,23 @@ def _units(municipality: Municipality, depth: int | None = None) -> list[Node]:
     return list(qs.order_by("depth", "code"))
 
 
-def build_demo(seed: int = 1, scale: str = "small", *, actor=None, progress: bool = False) -> DemoResult:
-    """The whole demo: Escobedo with liaisons and logins, Acapulco (small, or full size), maybe the country."""
+def build_demo(
+    seed: int = 1,
+    scale: str = "small",
+    *,
+    actor=None,
+    progress: bool = False,
+    persons: int = 0,
+    demo_persons: int = DEMO_PERSONS,
+) -> DemoResult:
+    """The whole demo: Escobedo with liaisons, logins and a populated registry (``demo_persons``), Acapulco
+    (small, or full size) with ``persons`` more persons in its registry (for benchmarks), maybe the country."""
+    from redes.demo import registry
+
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}")
+    if persons < 0 or demo_persons < 0:
+        raise ValueError("the number of persons cannot be negative")
     dr = DemoRandom(seed)
     with transaction.atomic():
         ensure_nation(actor=actor)
@@ -604,6 +622,22 @@ def build_demo(seed: int = 1, scale: str = "small", *, actor=None, progress: boo
         aca_counts = staff_posts(dr, aca_posts, area="744", actor=actor)
         for key, value in aca_counts.items():
             posts[key] += value
+        registry_stats = None
+        if demo_persons:
+            registry_stats = registry.populate(
+                escobedo,
+                demo_persons,
+                seed,
+                focus_block=first_block,
+                liaison=manzana1,
+                case_officer=caso,
+                coordinator=coordinacion,
+                actor=actor,
+            )
+
+    scale_stats = None
+    if persons:
+        scale_stats = populate_at_scale(acapulco, persons, seed, actor=actor, progress=progress)
 
     municipalities = 2
     if scale == "national":
@@ -617,4 +651,32 @@ def build_demo(seed: int = 1, scale: str = "small", *, actor=None, progress: boo
         DemoLogin("operador", Role.HOTLINE_OPERATOR, str(escobedo.name)),
         DemoLogin("caso", Role.CASE_OFFICER, str(escobedo.name)),
     ]
-    return DemoResult(seed, scale, escobedo, acapulco, logins, posts, municipalities)
+    return DemoResult(
+        seed, scale, escobedo, acapulco, logins, posts, municipalities, registry_stats, scale_stats
+    )
+
+
+def populate_at_scale(
+    municipality: Municipality, persons: int, seed: int, *, actor=None, progress: bool = True
+):
+    """``persons`` persons (plus 2% likely duplicates) in an Acapulco municipality's registry, with a tqdm bar
+    (on stderr) of the rows written. Returns ``demo.registry.RegistryStats``."""
+    from tqdm import tqdm
+
+    from redes.demo import registry
+
+    # households + persons + consents + visits, roughly
+    total = int(persons * 1.02 / 3.5 + persons * 1.02 + persons * 0.9 + persons / 3.5 * 0.8)
+    with tqdm(
+        total=total, unit="rows", unit_scale=True, desc="registry", disable=not progress, mininterval=0.5
+    ) as bar:
+        return registry.populate(
+            municipality,
+            persons,
+            seed,
+            area="744",
+            home_state="GR",
+            postal_codes=registry.ACAPULCO_POSTAL_CODES,
+            actor=actor,
+            progress=bar.update,
+        )

@@ -89,6 +89,17 @@ class Command(BaseCommand):
                 "national: also every municipality of the country (~500,000 blocks)."
             ),
         )
+        parser.add_argument(
+            "--persons",
+            type=int,
+            default=0,
+            metavar="N",
+            help=_(
+                "Also register N synthetic persons (in ~N/3.5 households, plus 2%% likely duplicates) on the "
+                "blocks of Acapulco, for benchmarks; with --scale acapulco they spread over its 13,170 blocks. "
+                "Same seed, same persons. The demo municipality always gets its own registry of 10,000 persons."
+            ),
+        )
         parser.add_argument("--no-serve", action="store_true", help=_("Build the data, then exit."))
         parser.add_argument(
             "--keep", action="store_true", help=_("Keep the existing demo database instead of rebuilding it.")
@@ -98,6 +109,8 @@ class Command(BaseCommand):
         port = options["port"]
         if not 0 < port < 65536:
             raise CommandError(_("The port must be between 1 and 65535."))
+        if options["persons"] < 0:
+            raise CommandError(_("The number of persons cannot be negative."))
         started = time.perf_counter()
         keep = options["keep"]
         with using_channel(Channel.SYSTEM):
@@ -113,8 +126,17 @@ class Command(BaseCommand):
                 if not _is_demo_database():
                     raise CommandError(NOT_DEMO)
                 # Marked first, so that a build stopped half-way is still known as the demo's own data.
-                record(DEMO_ACTION, changes={"seed": options["seed"], "scale": options["scale"]})
-                result = build_demo(seed=options["seed"], scale=options["scale"], progress=True)
+                record(
+                    DEMO_ACTION,
+                    changes={
+                        "seed": options["seed"],
+                        "scale": options["scale"],
+                        "persons": options["persons"],
+                    },
+                )
+                result = build_demo(
+                    seed=options["seed"], scale=options["scale"], progress=True, persons=options["persons"]
+                )
                 self.stdout.write(
                     _(
                         "Built the demo (seed %(seed)s, scale %(scale)s) in %(seconds).1f s: %(municipalities)s "
@@ -129,6 +151,7 @@ class Command(BaseCommand):
                         "vacant": result.posts["vacant"],
                     }
                 )
+                self._print_registry(result)
         self._print_logins(port)
         if options["no_serve"]:
             return
@@ -157,6 +180,42 @@ class Command(BaseCommand):
         connections.close_all()
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+    def _print_registry(self, result) -> None:
+        stats = result.registry
+        if stats is not None:
+            self.stdout.write(
+                _(
+                    "Registry of %(municipality)s: %(households)s households, %(persons)s persons, %(consents)s "
+                    "consents, %(visits)s visits, %(duplicates)s possible duplicates to review, %(requests)s open "
+                    "data-subject requests."
+                )
+                % {
+                    "municipality": result.escobedo.name,
+                    "households": stats.households,
+                    "persons": stats.persons,
+                    "consents": stats.consents,
+                    "visits": stats.visits,
+                    "duplicates": stats.duplicates,
+                    "requests": stats.requests,
+                }
+            )
+        stats = result.scale_registry
+        if stats is not None:
+            seconds = sum(stats.seconds.values())
+            self.stdout.write(
+                _(
+                    "Registry of %(municipality)s: %(households)s households and %(persons)s persons in %(seconds).1f "
+                    "s (%(rate)s persons/s)."
+                )
+                % {
+                    "municipality": result.acapulco.name,
+                    "households": stats.households,
+                    "persons": stats.persons,
+                    "seconds": seconds,
+                    "rate": f"{stats.persons / seconds:,.0f}" if seconds else "—",
+                }
+            )
 
     def _print_logins(self, port: int) -> None:
         from redes.accounts.models import Membership

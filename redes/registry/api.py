@@ -14,7 +14,6 @@ for case officers, and each read is audited by ``services.read_sensitive``.
 import datetime as dt
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, Sum
 from django.http import Http404, HttpRequest
@@ -68,11 +67,13 @@ from .schemas import (
     PersonOut,
     PolicyIn,
     PolicyOut,
+    PreviewOut,
     RevokeIn,
     SensitiveIn,
     SensitiveOut,
     VisitIn,
     VisitOut,
+    import_error,
 )
 
 router = Router(tags=["Registry"])
@@ -881,15 +882,8 @@ def upload_import(request, uuid: str, file: File[UploadedFile], node: Form[str |
             target = find_node(request, node, loc=["body", "node"])
             if target.municipality_id != municipality.pk:
                 raise NotFound(["body", "node"])
-        scoping.require(user, Perm.MANAGE_REGISTRY, target)
-        limit = getattr(settings, "REDES_MAX_IMPORT_BYTES", 200 * 1024 * 1024)
-        if file.size is not None and file.size > limit:
-            raise ValidationError(
-                {
-                    "file": _("The file is too large (%(size)s MB); the limit is %(limit)s MB.")
-                    % {"size": round(file.size / 2**20, 1), "limit": round(limit / 2**20, 1)}
-                }
-            )
+        if not scoping.can(user, Perm.MANAGE_REGISTRY, target):
+            raise PermissionDenied
         job = _importing().create_job(municipality, target, file, actor=user, filename=file.name)
     return Status(201, _jobs().get(pk=job.pk))
 
@@ -914,7 +908,7 @@ def get_import(request, uuid: str):
 )
 def set_import_mapping(request, uuid: str, payload: MappingIn):
     user = user_of(request)
-    with attempt(request, "registry.import.mapping") as a:
+    with attempt(request, "registry.import.update") as a:
         a.obj = job = find_job(request, uuid)
         _importing().set_mapping(job, payload.mapping, payload.mode, actor=user)
     return _jobs().get(pk=job.pk)
@@ -922,14 +916,16 @@ def set_import_mapping(request, uuid: str, payload: MappingIn):
 
 @router.get(
     "/registry-imports/{uuid}/preview",
-    response={200: dict[str, Any], **WRITE_ERRORS},
+    response={200: PreviewOut, **WRITE_ERRORS},
     summary="Preview an import: the first rows as they would be read, with their errors",
-    description="Nothing is written.",
+    description="Validates the whole file with the current mapping and writes nothing: the first ``limit`` "
+    "rows with their cleaned values and errors, the counts of valid and invalid rows and households, and the "
+    "first row errors.",
 )
 def preview_import(request, uuid: str, limit: int = Query(20, ge=1, le=200)):
     job = find_job(request, uuid)
     result = _importing().preview(job, limit=limit)
-    return result if isinstance(result, dict) else {"rows": result}
+    return {**result, "errors": [import_error(e) for e in result.get("errors", [])]}
 
 
 @router.post(

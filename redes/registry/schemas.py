@@ -498,27 +498,45 @@ class CountsOut(CountNumbers):
 # --- imports --------------------------------------------------------------------------------------------------
 
 
+class ImportRowError(Schema):
+    row: int = Field(..., examples=[7], description="Row number as in the file (the header is row 1).")
+    column: str = Field("", examples=["CURP"], description="The column's name as in the file.")
+    message: str = Field(..., examples=["A CURP has 18 characters; “ABC” has 3."])
+    loc: list[str | int] = Field(..., examples=[["file", 7, "CURP"]])
+    msg: str
+
+
 class ImportJobOut(Schema):
     uuid: UUID
     municipality: UUID
-    node: NodeRef
+    node: NodeRef = Field(..., description="Rows must fall under this node.")
     filename: str
-    encoding: str = ""
-    mapping: dict[str, Any] = Field(default_factory=dict)
+    format: str = Field("", examples=["csv"])
+    encoding: str = Field("", examples=["cp1252"])
+    columns: list[str] = Field(default_factory=list, description="The file's column headers.")
+    mapping: dict[str, str] = Field(
+        default_factory=dict,
+        examples=[{"full_name": "Nombre", "street": "Calle", "block": "Manzana"}],
+        description="Field code → column header (suggested from the headers on upload).",
+    )
     mode: str = Field(..., examples=[ImportJob.Mode.VALID_ROWS])
-    status: str = Field(..., examples=["uploaded"])
+    status: str = Field(..., examples=["running"])
     status_label: str
-    phase: str = ""
+    phase: str = Field("", examples=["validating"])
     total_rows: int
     processed_rows: int
-    percent: int | None = None
+    percent: int | None = Field(None, description="processed / total rows, once the total is known.")
     households_created: int
     households_updated: int
     persons_created: int
     persons_updated: int
     invalid_rows: int
     duplicates_flagged: int
-    errors: list[dict[str, Any]] = Field(default_factory=list, description="The first row errors.")
+    errors: list[ImportRowError] = Field(
+        default_factory=list, description="The first row errors (at most 200)."
+    )
+    errors_total: int = 0
+    failure: str = Field("", description="Why the import failed, when it did.")
     created_at: dt.datetime
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
@@ -533,13 +551,55 @@ class ImportJobOut(Schema):
 
     @staticmethod
     def resolve_percent(obj) -> int | None:
-        return int(100 * obj.processed_rows / obj.total_rows) if obj.total_rows else None
+        return min(100, int(100 * obj.processed_rows / obj.total_rows)) if obj.total_rows else None
 
     @staticmethod
-    def resolve_errors(obj) -> list:
-        report = obj.report or {}
-        errors = report.get("errors", []) if isinstance(report, dict) else []
-        return [e if isinstance(e, dict) else {"msg": str(e)} for e in errors[:100]]
+    def resolve_format(obj) -> str:
+        return str((obj.report or {}).get("format", ""))
+
+    @staticmethod
+    def resolve_columns(obj) -> list[str]:
+        return [str(c) for c in (obj.report or {}).get("columns", [])]
+
+    @staticmethod
+    def resolve_errors(obj) -> list[dict]:
+        return [import_error(e) for e in (obj.report or {}).get("errors", [])]
+
+    @staticmethod
+    def resolve_errors_total(obj) -> int:
+        return int((obj.report or {}).get("errors_total", 0))
+
+    @staticmethod
+    def resolve_failure(obj) -> str:
+        return str((obj.report or {}).get("failure", ""))
+
+
+def import_error(error: dict) -> dict:
+    """A row error of ``registry.importing`` in the API's error shape (``loc`` and ``msg`` added)."""
+    row, column, message = error.get("row", 0), error.get("column", ""), error.get("message", "")
+    return {
+        "row": row,
+        "column": column,
+        "message": message,
+        "loc": ["file", row, column] if column else ["file", row],
+        "msg": message,
+    }
+
+
+class PreviewRow(Schema):
+    row: int
+    values: dict[str, Any] = Field(..., description="Field code → the cleaned value.")
+    errors: dict[str, list[str]] = Field(..., description="Field code or column → the reasons.")
+
+
+class PreviewOut(Schema):
+    rows: list[PreviewRow]
+    total: int
+    valid: int
+    invalid: int
+    households: int
+    errors: list[ImportRowError]
+    errors_total: int
 
 
 class MappingIn(Input):

@@ -6,7 +6,7 @@ from redes.audit.models import AuditEvent
 from redes.registry import bulk, services
 from redes.registry.models import BlockCounts, Household, Person, Phone
 
-from .base import RedesTestCase
+from .base import RedesTestCase, build_world
 
 
 def counts(node):
@@ -127,6 +127,7 @@ import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from django.core.exceptions import PermissionDenied, ValidationError  # noqa: E402
+from django.test import TransactionTestCase  # noqa: E402
 from django.utils import translation  # noqa: E402
 
 from redes.core.curp import curp_check_digit  # noqa: E402
@@ -513,3 +514,44 @@ class ImportTests(RedesTestCase):
             importing.start(job, actor=self.w.coord)
         with self.assertRaises(ValidationError):
             importing.set_mapping(job, job.mapping, "valid_rows", actor=self.w.coord)
+
+
+class BackgroundWorkerTests(TransactionTestCase):
+    """The import queued on the database task queue is run by the worker thread that ``redes serve`` starts."""
+
+    def test_worker_thread_runs_a_queued_import(self):
+        import time
+
+        from redes.core import worker
+
+        w = build_world()
+        tmp = Path(tempfile.mkdtemp(prefix="redes-worker-test-"))
+        self.addCleanup(shutil.rmtree, tmp, True)
+        database_queue = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+        with self.settings(REDES_IMPORT_DIR=tmp, TASKS=database_queue):
+            path = tmp / "hogares.csv"
+            path.write_bytes(csv_bytes(GOOD_ROWS))
+            job = importing.create_job(w.esc, None, path, actor=w.coord)
+            importing.set_mapping(job, job.mapping, "valid_rows", actor=w.coord)
+            job = importing.start(job, actor=w.coord)
+            self.assertEqual(job.status, ImportJob.Status.QUEUED)
+            self.assertEqual(Person.objects.count(), 0)
+            thread = worker.start_background_worker(interval=0.05)
+            self.addCleanup(worker.stop_background_worker)
+            self.assertTrue(thread.daemon)
+            self.assertIs(worker.start_background_worker(), thread)  # once per process
+            deadline = time.monotonic() + 60  # a bound for a stuck worker, not a performance assertion
+            while time.monotonic() < deadline:
+                job.refresh_from_db()
+                if job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
+                    break
+                time.sleep(0.05)
+            worker.stop_background_worker()
+        self.assertEqual(job.status, ImportJob.Status.DONE, job.report)
+        self.assertEqual(Person.objects.count(), 3)
+
+    def test_no_worker_with_the_immediate_backend(self):
+        from redes.core import worker
+
+        with self.settings(TASKS=IMMEDIATE_TASKS):
+            self.assertIsNone(worker.start_background_worker())

@@ -26,8 +26,10 @@ class Command(BaseCommand):
             raise CommandError(_("The port must be between 1 and 65535."))
         import waitress
 
+        from redes.core.worker import start_background_worker
         from redes.wsgi import application
 
+        start_background_worker()  # background tasks (imports) in this process, unless run elsewhere
         self.stdout.write(
             _("Serving on http://%(host)s:%(port)s/ (Ctrl+C stops).") % {"host": host, "port": port}
         )

@@ -1,0 +1,80 @@
+"""The background worker for Django's Tasks API (bulk imports and other long jobs).
+
+``settings.TASKS`` uses the database queue of ``django_tasks_db`` by default: tasks are rows, and a worker
+claims and runs them. ``redes serve`` (and therefore ``redes demo``) starts one worker in a daemon thread of
+the same process with ``start_background_worker()``, so a small installation needs no second process; a larger
+one runs ``redes db_worker`` processes instead (and may start ``redes serve`` with ``REDES_WORKER=0``). With
+``REDES_TASKS_BACKEND=immediate`` tasks run inline and no worker is started.
+
+The thread polls the queue every ``REDES_WORKER_INTERVAL`` seconds (default 1). It is a daemon: it never delays
+the process's exit; a task cut short that way stays "running" in the queue and its import job "running"
+(the import's own transaction is rolled back, so nothing is half-written).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from django.conf import settings
+from django.db import close_old_connections
+
+logger = logging.getLogger("redes.worker")
+
+_lock = threading.Lock()
+_worker = None
+_thread: threading.Thread | None = None
+
+
+def uses_database_queue(alias: str = "default") -> bool:
+    backend = settings.TASKS.get(alias, {}).get("BACKEND", "")
+    return backend.startswith("django_tasks_db.")
+
+
+def start_background_worker(
+    *, interval: float | None = None, alias: str = "default"
+) -> threading.Thread | None:
+    """Start (once per process) a worker thread for the database task queue; None when there is nothing to do."""
+    global _worker, _thread
+    if not uses_database_queue(alias) or os.environ.get("REDES_WORKER", "1") == "0":
+        return None
+    with _lock:
+        if _thread is not None and _thread.is_alive():
+            return _thread
+        from django.utils.crypto import get_random_string
+        from django_tasks_db.management.commands.db_worker import Worker
+
+        _worker = Worker(
+            queue_names=["*"],
+            interval=float(interval or os.environ.get("REDES_WORKER_INTERVAL", 1)),
+            batch=False,
+            backend_name=alias,
+            startup_delay=False,
+            max_tasks=None,
+            worker_id=f"redes-{get_random_string(12)}",
+            excluded_queue_names=[],
+        )
+
+        def loop():
+            try:
+                _worker.run()
+            except Exception:  # the thread must not die silently
+                logger.exception("The background worker stopped")
+            finally:
+                close_old_connections()
+
+        _thread = threading.Thread(target=loop, name="redes-worker", daemon=True)
+        _thread.start()
+        return _thread
+
+
+def stop_background_worker(timeout: float = 5) -> None:
+    """Ask the worker thread to stop after its current task (tests; a clean shutdown)."""
+    global _thread
+    with _lock:
+        if _worker is not None:
+            _worker.running = False
+        thread, _thread = _thread, None
+    if thread is not None:
+        thread.join(timeout)

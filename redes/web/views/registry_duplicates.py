@@ -55,15 +55,15 @@ def _comparison(a: Person, b: Person) -> list[dict]:
         (_("Birth"), _birth(a), _birth(b)),
         (
             _("Sex"),
-            Sex(a.sex).label if a.sex in Sex.values else "",
-            Sex(b.sex).label if b.sex in Sex.values else "",
+            Sex(a.sex).label if a.sex and a.sex in Sex.values else "",
+            Sex(b.sex).label if b.sex and b.sex in Sex.values else "",
         ),
         (_("CURP"), a.curp, b.curp),
         (_("Phone"), a.phone, b.phone),
         (
             _("Relation to the head"),
-            Relation(a.relation).label if a.relation in Relation.values else "",
-            Relation(b.relation).label if b.relation in Relation.values else "",
+            Relation(a.relation).label if a.relation and a.relation in Relation.values else "",
+            Relation(b.relation).label if b.relation and b.relation in Relation.values else "",
         ),
         (_("Address"), a.household.address, b.household.address),
         (_("Block"), a.node.code, b.node.code),
@@ -172,7 +172,9 @@ def person_record(request, uuid):
         "status_label": RecordStatus(person.status).label,
         "birth": _birth(person),
         "sex": Sex(person.sex).label if person.sex in Sex.values and person.sex else "",
-        "relation": Relation(person.relation).label if person.relation in Relation.values else "",
+        "relation": Relation(person.relation).label
+        if person.relation and person.relation in Relation.values
+        else "",
         "factors": _declared(person.factors),
         "folded_in": folded_in,
         "folded_into": folded_into,

@@ -126,7 +126,7 @@ def _state(job: ImportJob) -> dict:
         "finished": job.status in FINISHED,
         "errors": _report_errors(job) if job.status in FINISHED else [],
         "has_errors_csv": job.status in FINISHED and job.invalid_rows > 0,
-        "phase_label": _phase_label(job.phase),
+        "phase_label": "" if job.status in FINISHED else _phase_label(job.phase),
         "failure": (job.report or {}).get("failure", ""),
     }
 
@@ -222,27 +222,6 @@ def _row_errors(errors) -> list[str]:
     return out
 
 
-def _preview_context(job: ImportJob, result) -> dict:
-    rows = []
-    for row in _get(result, "rows", []) or []:
-        errors = _row_errors(_get(row, "errors"))
-        values = _get(row, "values") or {}
-        rows.append({"number": _get(row, "row"), "values": values, "errors": errors, "ok": not errors})
-    fields = [(code, label) for code, label, _required in _importing().FIELDS if code in (job.mapping or {})]
-    for row in rows:
-        row["cells"] = [_cell(row["values"].get(code)) for code, _label in fields]
-    return {
-        "job": job,
-        "rows": rows,
-        "total": _get(result, "total"),
-        "valid": _get(result, "valid"),
-        "invalid": _get(result, "invalid"),
-        "households": _get(result, "households"),
-        "columns": [label for _code, label in fields],
-        "all_or_nothing": job.mode == ImportJob.Mode.ALL_OR_NOTHING,
-    }
-
-
 def _cell(value) -> str:
     if value is None:
         return ""
@@ -251,6 +230,67 @@ def _cell(value) -> str:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
+
+
+def _preview_cells(values: dict) -> list[str]:
+    """One preview row as people read it: name, birth, sex, CURP, address, block, phones."""
+    name = values.get("full_name") or " ".join(
+        p for p in (values.get("given_name"), values.get("surname1"), values.get("surname2")) if p
+    )
+    if values.get("birth_date"):
+        birth = _cell(values["birth_date"])
+    elif values.get("birth_year"):
+        birth = _("born about %(year)s") % {"year": values["birth_year"]}
+    else:
+        birth = ""
+    address = ", ".join(
+        p
+        for p in (
+            f"{values.get('street') or ''} {values.get('ext_number') or ''}".strip(),
+            _("int. %(n)s") % {"n": values["int_number"]} if values.get("int_number") else "",
+            values.get("colonia") or "",
+            values.get("postal_code") or "",
+        )
+        if p
+    )
+    if values.get("lat") is not None and values.get("lon") is not None and not address:
+        address = f"{values['lat']}, {values['lon']}"
+    phones = list(
+        dict.fromkeys([*(values.get("phones") or []), *([values["phone"]] if values.get("phone") else [])])
+    )
+    return [
+        name,
+        birth,
+        values.get("sex") or "",
+        values.get("curp") or "",
+        address,
+        values.get("block") or "",
+        ", ".join(phones),
+    ]
+
+
+def _preview_context(job: ImportJob, result) -> dict:
+    rows = []
+    for row in _get(result, "rows", []) or []:
+        errors = _row_errors(_get(row, "errors"))
+        rows.append(
+            {
+                "number": _get(row, "row"),
+                "cells": _preview_cells(_get(row, "values") or {}),
+                "errors": errors,
+                "ok": not errors,
+            }
+        )
+    return {
+        "job": job,
+        "rows": rows,
+        "total": _get(result, "total"),
+        "valid": _get(result, "valid"),
+        "invalid": _get(result, "invalid"),
+        "households": _get(result, "households"),
+        "columns": [_("Name"), _("Birth"), _("Sex"), _("CURP"), _("Address"), _("Block"), _("Phones")],
+        "all_or_nothing": job.mode == ImportJob.Mode.ALL_OR_NOTHING,
+    }
 
 
 @login_required

@@ -247,3 +247,25 @@ class RegistryQueryTests(RedesTestCase):
             self.assertEqual(names(user, "rosa"), [])
         self.assertEqual([h.pk for h in queries.block_households(w.block1, w.b11)], [house.pk])
         self.assertEqual(list(queries.block_households(w.block1, w.b21)), [])
+
+
+class DuplicateOnEntryTests(RedesTestCase):
+    def test_entry_flags_a_likely_duplicate_across_the_municipality_but_not_family(self):
+        w = self.w
+        h1 = services.create_household(w.b11, street="Hidalgo", ext_number="1", postal_code="66050")
+        h2 = services.create_household(w.b21, street="Juárez", ext_number="9", postal_code="66055")
+        curp = curp_for("CUHM800203MNLRRR0")
+        services.add_person(h1, full_name="María de la Cruz Hernández", birth_date="1980-02-03", curp=curp)
+        sister = services.add_person(h1, full_name="Juana de la Cruz Hernández", birth_date="1983-07-11")
+        self.assertEqual(sister.duplicates, [])
+        again = services.add_person(h2, full_name="Maria Hernandez de la Cruz", birth_date="1980-02-03")
+        self.assertEqual(len(again.duplicates), 1)
+        pair = again.duplicates[0]
+        self.assertGreater(pair.score, 0.5)
+        self.assertTrue(pair.reasons)
+        from redes.registry import queries
+
+        self.assertEqual(queries.duplicate_queue(w.coord).count(), 1)
+        self.assertEqual(queries.duplicate_queue(w.block1).count(), 0)
+        services.decide_duplicate(pair, same=True, keep=pair.person_a, actor=w.coord)
+        self.assertEqual(queries.duplicate_queue(w.coord).count(), 0)

@@ -77,7 +77,5 @@ def candidates_for_person(person: Person) -> list[tuple[int, float, list[str]]]:
     if not rows:
         return []
     me = Person.objects.filter(pk=person.pk).values(*_FIELDS).get()
-    return [
-        (other_id, score, reasons)
-        for other_id, score, reasons in matching.match_one(to_record(me), [to_record(r) for r in rows])
-    ]
+    pairs = matching.score_candidates(to_record(me), [to_record(r) for r in rows])
+    return [(pair.id_b, pair.score, pair.reasons) for pair in pairs]

@@ -196,7 +196,7 @@ def census_block(request, uuid):
         "can_edit": scoping.can(user, Perm.EDIT_REGISTRY, node),
         "parent": node.parent,
     }
-    if is_htmx(request):
+    if is_htmx(request) and not request.headers.get("HX-History-Restore-Request"):
         return render(request, "web/census/_households.html", context)
     return render(request, "web/census/block.html", context)
 

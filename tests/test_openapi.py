@@ -4,6 +4,8 @@ import json
 
 from django.test import Client, SimpleTestCase
 
+from .test_api_registry import REGISTRY_ENDPOINTS
+
 ENDPOINTS = {
     "/api/v1/municipalities": {"get", "post"},
     "/api/v1/municipalities/{uuid}": {"get"},
@@ -21,6 +23,7 @@ ENDPOINTS = {
     "/api/v1/memberships": {"get", "post"},
     "/api/v1/memberships/{uuid}/end": {"post"},
     "/api/v1/users": {"get", "post"},
+    **REGISTRY_ENDPOINTS,
 }
 
 

@@ -82,8 +82,13 @@ class LayoutTests(RedesTestCase):
         return [str(item["label"]) for item in self.client_for(user).get("/").context["nav"]]
 
     def test_navigation_follows_permissions(self):
-        self.assertEqual(self.nav(self.w.coord), ["Home", "Territory", "Vacant posts", "Users", "Audit log"])
-        self.assertEqual(self.nav(self.w.sector1), ["Home", "Territory", "Vacant posts"])
+        registry = ["Imports", "Duplicates", "Data requests", "Priority weights", "Privacy notice"]
+        self.assertEqual(
+            self.nav(self.w.coord),
+            ["Home", "Territory", "Vacant posts", "Census", *registry, "Users", "Audit log"],
+        )
+        self.assertEqual(self.nav(self.w.sector1), ["Home", "Territory", "Vacant posts", "Census"])
+        self.assertEqual(self.nav(self.w.caseworker), ["Home", "Territory", "Vacant posts", "Census"])
         self.assertEqual(self.nav(self.w.volunteer), ["Home", "Territory"])
         self.assertEqual(self.nav(self.w.observer), ["Home", "Territory", "Vacant posts"])
         self.assertEqual(self.nav(self.w.nobody), ["Home"])

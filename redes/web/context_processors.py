@@ -25,6 +25,21 @@ def _nav(request, tops) -> list[dict]:
     if tops and can(user, Perm.VIEW_AGGREGATES):
         url = reverse("vacant-posts", args=[tops[0].uuid])
         items.append({"url": url, "label": _("Vacant posts"), "current": on_vacant})
+    if can(user, Perm.VIEW_PERSONAL):
+        url = reverse("census-home")
+        census_paths = ("/registry/block", "/registry/household", "/registry/search", "/registry/person")
+        current = path == url or path.startswith(census_paths)
+        items.append({"url": url, "label": _("Census"), "current": current})
+    if can(user, Perm.MANAGE_REGISTRY):
+        for name, label in (
+            ("registry-imports", _("Imports")),
+            ("registry-duplicates", _("Duplicates")),
+            ("registry-requests", _("Data requests")),
+            ("registry-weights", _("Priority weights")),
+            ("registry-notices", _("Privacy notice")),
+        ):
+            url = reverse(name)
+            items.append({"url": url, "label": label, "current": path.startswith(url)})
     if can(user, Perm.MANAGE_USERS):
         url = reverse("users")
         items.append({"url": url, "label": _("Users"), "current": path.startswith(url)})

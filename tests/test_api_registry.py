@@ -491,7 +491,7 @@ class PersonCreateTests(RegistryApiCase):
         self.check_matrix("post", self.url(), sees_b11(201), self.payload)
         self.check_refusals_write_nothing("post", self.url(), sees_b11(201), self.payload)
         self.assertEqual(
-            AuditEvent.objects.filter(action="registry.person.create").exclude(outcome=Outcome.OK).count(), 7
+            AuditEvent.objects.filter(action="registry.person.create").exclude(outcome=Outcome.OK).count(), 6
         )
 
     def test_a_person_is_added_with_possible_duplicates(self):
@@ -626,6 +626,9 @@ class SensitiveTests(RegistryApiCase):
         payload = {"factors": ["violence_risk"], "notes": "ver con la trabajadora social"}
         self.check_matrix("put", self.url(), case_officer_only(200), payload)
         self.check_refusals_write_nothing("put", self.url(), case_officer_only(200), payload)
+        refused = AuditEvent.objects.filter(action="registry.sensitive.update").exclude(outcome=Outcome.OK)
+        self.assertEqual(refused.filter(summary="forbidden").count(), 4)
+        self.assertEqual(refused.count(), 10)
 
     def test_a_case_officer_records_sensitive_data_encrypted(self):
         response = self.api(

@@ -214,6 +214,31 @@ class EntryAndBlockTests(CensusWorld):
         )
         self.assertContains(restore, "<html")
 
+    def test_pages_take_a_fixed_number_of_queries(self):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        client = self.client_for(self.w.block1)
+
+        def count(url):
+            client.get(url)  # warm the session and caches
+            with CaptureQueriesContext(connection) as ctx:
+                self.assertEqual(client.get(url).status_code, 200)
+            return len(ctx.captured_queries)
+
+        block_url = f"/registry/block/{self.w.b11.uuid}/"
+        house_url = f"/registry/household/{self.h11.uuid}/"
+        before = (count(block_url), count(house_url))
+        for i in range(6):
+            h = services.create_household(self.w.b11, actor=self.w.block1, street=f"Calle {i}")
+            services.record_visit(h, "contacted", actor=self.w.block1)
+            services.add_person(
+                self.h11, actor=self.w.block1, full_name=f"Persona {i} Prueba", check_duplicates=False
+            )
+            services.record_visit(self.h11, "not_home", actor=self.w.block1)
+        services.record_consent(self.ana, actor=self.w.block1, purposes=["aid", "contact"], channel="paper")
+        self.assertEqual((count(block_url), count(house_url)), before)
+
     def test_search_by_name_within_territory_and_by_curp(self):
         services.update_person(
             self.ana, actor=self.w.block1, curp=CURP_ANA, age=None, birth_date="1980-01-01"

@@ -211,3 +211,14 @@ class CensusOnAPhoneTests(StaticLiveServerTestCase):
         page.get_by_role("link", name="Not visited").click()
         page.get_by_text("Every household of this block has been visited.").wait_for()
         self.assert_no_sideways_scroll(page)
+
+        # Finding a person: results appear as one types (accents and word order do not matter).
+        page.get_by_role("link", name="Find a person").click()
+        page.wait_for_url("**/registry/search/")
+        page.locator("#person-q").press_sequentially("nunez ros", delay=30)
+        result = page.locator("#person-results .census-card", has_text="Rosa María de la Cruz Núñez")
+        result.wait_for()
+        self.assertIn("/registry/search/", page.url)  # live results, no page load
+        self.assert_no_sideways_scroll(page)
+        result.click()
+        page.wait_for_url(f"**/registry/household/{household.uuid}/#person-{person.uuid}")

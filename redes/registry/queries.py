@@ -84,3 +84,24 @@ def open_requests(user) -> QuerySet:
     """Data-subject requests still to answer, the most urgent first (coordinators see their deadlines)."""
     qs = DataRequest.objects.filter(status=DataRequest.Status.OPEN).select_related("person")
     return scoping.scoped(qs, user, Perm.MANAGE_REGISTRY, via="node").order_by("due_on", "pk")
+
+
+COUNT_FIELDS = ("households", "persons", "priority_households", "visited_households")
+
+
+def registry_counts(node) -> tuple[dict[str, int], dict[int, dict[str, int]]]:
+    """Registry counts under ``node`` (ADR 0004: from per-block counts, never raw rows): the total and one row
+    per child node id. Aggregates only — callers check ``VIEW_AGGREGATES``."""
+    from django.db.models import Sum
+
+    from .models import BlockCounts
+
+    sums = {f: Sum(f) for f in COUNT_FIELDS}
+    qs = BlockCounts.objects.filter(**{f"node__a{node.depth}": node.pk})
+    total = {f: v or 0 for f, v in qs.aggregate(**sums).items()}
+    per_child: dict[int, dict[str, int]] = {}
+    if node.depth < 7:
+        key = f"node__a{node.depth + 1}"
+        for row in qs.exclude(**{key: None}).values(key).annotate(**sums):
+            per_child[row[key]] = {f: row[f] or 0 for f in COUNT_FIELDS}
+    return total, per_child

@@ -7,6 +7,7 @@ from redes.accounts.roles import Perm
 from redes.accounts.scoping import can, scoped, top_nodes
 from redes.audit.models import AuditEvent
 from redes.liaisons.services import coverage, coverage_by_child, vacant_posts
+from redes.registry.queries import registry_counts
 
 from .common import child_level_label, level_counts, with_level_labels
 
@@ -23,7 +24,10 @@ def territory_summary(user, node) -> dict:
         "child_level": child_level_label(node),
         "show_aggregates": can(user, Perm.VIEW_AGGREGATES, node),
     }
+    summary["census"] = can(user, Perm.EDIT_REGISTRY, node)
+    summary["manage_registry"] = can(user, Perm.MANAGE_REGISTRY, node)
     if summary["show_aggregates"]:
+        summary["registry"], _ = registry_counts(node)
         summary["coverage"] = coverage(node)
         by_child = coverage_by_child(node)
         if by_child:

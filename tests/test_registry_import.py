@@ -555,3 +555,68 @@ class BackgroundWorkerTests(TransactionTestCase):
 
         with self.settings(TASKS=IMMEDIATE_TASKS):
             self.assertIsNone(worker.start_background_worker())
+
+
+class FastPathTests(RedesTestCase):
+    """The importer's shortcuts give the verdicts of core.curp / core.phones, exactly."""
+
+    def test_fast_curp_agrees_with_normalize_curp(self):
+        import random
+
+        from redes.core.curp import normalize_curp
+
+        rnd = random.Random(5)
+        samples = [
+            ROSA,
+            JUAN,
+            ROSA.lower(),
+            f" {JUAN} ",
+            ROSA[:17] + "0",
+            "GOMR501312MNLRRS0",
+            "XYZ",
+            "GOMR500312MZZRRS0",
+        ]
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+        for base in (ROSA, JUAN):
+            for _ in range(300):
+                chars = list(base)
+                chars[rnd.randrange(18)] = rnd.choice(alphabet)
+                samples.append("".join(chars))
+        for raw in samples:
+            try:
+                expected = normalize_curp(raw)
+            except ValidationError:
+                expected = ""
+            self.assertEqual(importing.fast_curp(raw), expected, raw)
+
+    def test_phone_shape_agrees_with_normalize_phone(self):
+        import random
+
+        from redes.core.phones import normalize_phone
+
+        rnd = random.Random(9)
+        validator = importing._Validator.__new__(importing._Validator)
+        validator._phones = {}
+        samples = [
+            "81 1234 5678",
+            "044 81 1234 5678",
+            "+52 1 81 1234 5678",
+            "521 55 1234 5678",
+            "01 744 123 4567",
+            "12345",
+            "+1 202 555 0100",
+            "0044 81 1234 5678",
+            "(744) 123-45-67",
+        ]
+        for _ in range(400):
+            samples.append("".join(rnd.choice("0123456789") for _ in range(rnd.choice([10, 10, 10, 12, 13]))))
+        for raw in samples:
+            try:
+                expected = normalize_phone(raw)
+            except ValidationError as exc:
+                expected = exc.messages
+            try:
+                got = validator.phone(raw)
+            except ValidationError as exc:
+                got = exc.messages
+            self.assertEqual(got, expected, raw)

@@ -37,6 +37,8 @@ from .text import address_key
 
 #: Above this many households, the block counts are rebuilt for the municipality rather than incremented.
 RECOUNT_ABOVE = 20000
+#: … and when more blocks than this are touched (one GROUP BY beats thousands of single-row updates).
+RECOUNT_BLOCKS_ABOVE = 500
 
 
 @dataclass(slots=True)
@@ -351,7 +353,7 @@ def write(
                 ).update(node_id=households[i].node_id)
 
         # ---- per-block counts
-        if touched or len(households) > RECOUNT_ABOVE:
+        if touched or len(households) > RECOUNT_ABOVE or len(deltas) > RECOUNT_BLOCKS_ABOVE:
             services.recount(municipality_id)
         else:
             _add_counts(municipality_id, deltas)

@@ -63,7 +63,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cpdist
 
 PARTICLES = frozenset(
@@ -109,7 +109,7 @@ WEIGHTS = {
     "given_similar": 3.5,
     "given_partial": 2.0,  # "María" vs "María José"
     "given_close": -2.5,  # Jaro-Winkler 0.85–0.92: twins "Juan Carlos" / "Juan Pablo" land here
-    "given_differs": -7.0,
+    "given_differs": -9.0,
     # surnames (best arrangement)
     "surnames_exact": 4.5,
     "surnames_similar": 3.5,
@@ -121,7 +121,7 @@ WEIGHTS = {
     "birth_date_exact": 6.0,
     "birth_day_month_swapped": 4.0,
     "birth_date_similar": 1.5,  # two of year, month, day agree
-    "birth_year_close": 1.0,  # an age only on one side, year within one
+    "birth_year_close": 0.0,  # an age only on one side, year within one: consistent, proves little
     "birth_date_differs": -8.0,
     "birth_year_differs": -6.0,
     # sex
@@ -368,7 +368,7 @@ class _Frame:
         self.names = names.array()
         self.misc = misc.array()
         # ids as a fixed-width byte matrix, for typo / check-digit comparisons
-        width = max((len(x) for x in ids_raw), default=0) or 1
+        width = max(18, max((len(x) for x in ids_raw), default=0))
         self.id_len = np.fromiter((len(x) for x in ids_raw), dtype=np.int64, count=n)
         self.id_bytes = (
             np.array([x.encode("utf-8")[:width] for x in ids_raw], dtype=f"S{width}")
@@ -565,6 +565,18 @@ def _similarity(codes_a: np.ndarray, codes_b: np.ndarray, strings: np.ndarray) -
     return sim
 
 
+def _distance(codes_a: np.ndarray, codes_b: np.ndarray, strings: np.ndarray) -> np.ndarray:
+    """Optimal-string-alignment edit distance of coded strings (0 where equal), each distinct pair once."""
+    dist = np.zeros(len(codes_a), dtype=np.int64)
+    differ = np.flatnonzero(codes_a != codes_b)
+    if len(differ):
+        base = np.int64(len(strings))
+        uniq, inverse = _unique_inverse(codes_a[differ] * base + codes_b[differ])
+        values = cpdist(strings[uniq // base], strings[uniq % base], scorer=OSA.distance, workers=-1)
+        dist[differ] = values[inverse]
+    return dist
+
+
 def _surname_similarity(f: _Frame, a: np.ndarray, b: np.ndarray, x: str, y: str) -> np.ndarray:
     """Best of the joined and core keys ("de la Cruz" = "Delacruz" = "Cruz")."""
     ja, jb = getattr(f, f"{x}_joined")[a], getattr(f, f"{y}_joined")[b]
@@ -583,8 +595,14 @@ REASON_CODES = [k for k in WEIGHTS if k != "prior"] + ["curp_same_valid", "same_
 _REASON_INDEX = {k: i for i, k in enumerate(REASON_CODES)}
 
 
-def _score(f: _Frame, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(probability, reason bit mask) for each pair of record indices."""
+def _score(
+    f: _Frame, a: np.ndarray, b: np.ndarray, tf: dict[str, float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(probability, reason bit mask) for each pair of record indices.
+
+    ``tf``: relative frequencies of normalised given names and surnames (see :func:`name_frequencies`); an exact
+    agreement on a common name weighs less, on a rare one more (splink's term-frequency adjustment).
+    """
     n = len(a)
     w = np.full(n, WEIGHTS["prior"])
     bits = np.zeros(n, dtype=np.int64)
@@ -615,8 +633,10 @@ def _score(f: _Frame, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndar
     where = np.argmax(f.id_bytes[a] != f.id_bytes[b], axis=1)
     s11_raw = _surname_similarity(f, a, b, "s1", "s1")
     s22_raw = _surname_similarity(f, a, b, "s2", "s2")
+    oa_, ob_ = f.ordinal[a], f.ordinal[b]
     explained = (
-        (np.isin(where, (3, 15)) & (gs < SIMILAR))
+        (np.isin(where, (4, 5, 6, 7, 8, 9)) & (oa_ > 0) & (ob_ > 0) & (oa_ != ob_))
+        | (np.isin(where, (3, 15)) & (gs < SIMILAR))
         | (np.isin(where, (0, 1, 13)) & (np.nan_to_num(s11_raw) < SIMILAR))
         | (np.isin(where, (2, 14)) & (np.nan_to_num(s22_raw) < SIMILAR))
     )
@@ -626,7 +646,9 @@ def _score(f: _Frame, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndar
     level(typo, "curp_typo")
     level(both & ~exact & ~check_only & ~typo, "curp_differs")
     g_exact = g_ok & (gs >= 0.999)
-    g_sim = g_ok & ~g_exact & (gs >= SIMILAR)
+    # a typo is one edit (two in a long name); Jaro-Winkler alone rates "María" ~ "Marisela" as similar
+    edits = _distance(f.given_full[a], f.given_full[b], f.names)
+    g_sim = g_ok & ~g_exact & (gs >= SIMILAR) & ((edits <= 1) | ((edits <= 2) & (gs >= 0.95)))
     partial = (
         g_ok
         & ~g_exact
@@ -649,10 +671,16 @@ def _score(f: _Frame, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndar
     has1 = (f.s1_joined[a] > 0) & (f.s1_joined[b] > 0)
     z = np.nan_to_num
     both2 = has1 & has2a & has2b
-    direct = both2 & (z(s11) >= SIMILAR) & (z(s22) >= SIMILAR)
+
+    def agree(x, y):  # both similar, or one exact and the other close (a typo in a short surname)
+        x, y = z(x), z(y)
+        return ((x >= SIMILAR) & (y >= SIMILAR)) | ((np.fmax(x, y) >= 0.999) & (np.fmin(x, y) >= 0.85))
+
+    direct = both2 & agree(s11, s22)
     direct_exact = direct & (z(s11) >= 0.999) & (z(s22) >= 0.999)
-    swapped = both2 & ~direct & (z(s12) >= SIMILAR) & (z(s21) >= SIMILAR)
-    half = both2 & ~direct & ~swapped & ((z(s11) >= SIMILAR) | (z(s12) >= SIMILAR) | (z(s21) >= SIMILAR))
+    swapped = both2 & ~direct & agree(s12, s21)
+    any_one = (z(s11) >= SIMILAR) | (z(s22) >= SIMILAR) | (z(s12) >= SIMILAR) | (z(s21) >= SIMILAR)
+    half = both2 & ~direct & ~swapped & any_one
     level(direct_exact, "surnames_exact")
     level(direct & ~direct_exact, "surnames_similar")
     level(swapped, "surnames_swapped")
@@ -707,6 +735,8 @@ def _score(f: _Frame, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndar
     level(both_phone & (pa != pb), "phone_differs")
     level((f.household[a] > 0) & (f.household[a] == f.household[b]), "same_household")
 
+    if tf:
+        w = w + _tf_adjustment(f, a, b, tf, g_exact, direct_exact | (none2 & (z(s11) >= 0.999)))
     prob = 1.0 / (1.0 + np.exp2(-w))
     # the same valid CURP is the same person
     same_valid = exact & (la == 18)
@@ -724,6 +754,59 @@ def _score(f: _Frame, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndar
                 prob[i] = 1.0
                 bits[i] |= np.int64(1) << np.int64(_REASON_INDEX["curp_same_valid"])
     return prob, bits
+
+
+TF_CAP = (-3.0, 2.0)
+
+
+def name_frequencies(records: Sequence[MatchRecord]) -> dict[str, float]:
+    """Relative frequency of each normalised given name ("g:" keys) and surname ("s:" keys), plus their
+    frequency-weighted geometric means ("g:*", "s:*"), for the term-frequency adjustment. The ORM layer can
+    compute it once per municipality and pass it to :func:`score_candidates`."""
+    return _frame_frequencies(_Frame(records))
+
+
+def _frame_frequencies(f: _Frame) -> dict[str, float]:
+    if not f.n:
+        return {}
+    size = len(f.names)
+    out: dict[str, float] = {}
+    for prefix, cols in (("g:", [f.given_full]), ("s:", [f.s1_joined, f.s2_joined])):
+        counts = sum(np.bincount(c, minlength=size) for c in cols)
+        counts[0] = 0
+        total = counts.sum()
+        if not total:
+            continue
+        codes = np.flatnonzero(counts)
+        p = counts[codes] / f.n
+        for code, value in zip(codes.tolist(), p.tolist(), strict=True):
+            out[prefix + f.names[code]] = value
+        out[prefix + "*"] = float(2 ** (np.sum(np.log2(p) * counts[codes]) / total))
+    return out
+
+
+def _tf_adjustment(f: _Frame, a, b, tf: dict[str, float], given_exact, surnames_exact) -> np.ndarray:
+    """log2(typical frequency / this name's frequency), capped, for exact agreements on given name and surnames."""
+    lo, hi = TF_CAP
+    names = f.names
+
+    def per_code(prefix: str) -> np.ndarray:
+        typical = tf.get(prefix + "*", 0.0)
+        out = np.zeros(len(names))
+        if typical <= 0:
+            return out
+        for code, name in enumerate(names):
+            p = tf.get(prefix + name)
+            if p:
+                out[code] = min(hi, max(lo, math.log2(typical / p)))
+        return out
+
+    g_adj = per_code("g:")
+    s_adj = per_code("s:")
+    adj = np.where(given_exact, g_adj[f.given_full[a]], 0.0)
+    both = s_adj[f.s1_joined[a]] + np.where(f.s2_joined[a] > 0, s_adj[f.s2_joined[a]], 0.0)
+    adj += np.where(surnames_exact, np.clip(both, lo, hi), 0.0)
+    return adj
 
 
 _SHOWN = {"curp_same_valid", "sex_same"}  # reasons too weak or redundant to list: see _reasons()
@@ -745,28 +828,40 @@ def _pairs(f: _Frame, a, b, prob, bits, threshold: float) -> list[Pair]:
 
 
 def find_duplicates(
-    records: Sequence[MatchRecord], threshold: float = POSSIBLE, window: int = WINDOW
+    records: Sequence[MatchRecord],
+    threshold: float = POSSIBLE,
+    window: int = WINDOW,
+    term_frequencies: bool = True,
 ) -> list[Pair]:
-    """Every pair of records scoring at least ``threshold``, best first."""
+    """Every pair of records scoring at least ``threshold``, best first.
+
+    ``term_frequencies``: weigh exact name agreements by how common the name is in ``records``.
+    """
     f = _Frame(records)
     a, b = candidate_pairs(f, window)
     if not len(a):
         return []
-    prob, bits = _score(f, a, b)
+    prob, bits = _score(f, a, b, _frame_frequencies(f) if term_frequencies else None)
     return _pairs(f, a, b, prob, bits, threshold)
 
 
 def score_candidates(
-    record: MatchRecord, candidates: Sequence[MatchRecord], threshold: float = POSSIBLE
+    record: MatchRecord,
+    candidates: Sequence[MatchRecord],
+    threshold: float = POSSIBLE,
+    frequencies: dict[str, float] | None = None,
 ) -> list[Pair]:
-    """Score one record against candidates (e.g. fetched by shared blocking keys); ``id_a`` is the record's id."""
+    """Score one record against candidates (e.g. fetched by shared blocking keys); ``id_a`` is the record's id.
+
+    ``frequencies``: :func:`name_frequencies` of the municipality, for the term-frequency adjustment (optional).
+    """
     others = [c for c in candidates if c.id != record.id]
     if not others:
         return []
     f = _Frame([record, *others])
     b = np.arange(1, f.n, dtype=np.int64)
     a = np.zeros(len(b), dtype=np.int64)
-    prob, bits = _score(f, a, b)
+    prob, bits = _score(f, a, b, frequencies)
     return _pairs(f, a, b, prob, bits, threshold)
 
 

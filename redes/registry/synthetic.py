@@ -367,10 +367,14 @@ def generate_population(
                 )
             else:
                 father, mother = (spouse_s, head_s) if head_female[h] else (head_s, spouse_s)
-                child_year = min(REFERENCE_DATE.year - 1, hy + rnd.randint(18, 38))
+                child_year = hy + 18 + 2 * k + rnd.randint(0, 4)
+                if child_year >= REFERENCE_DATE.year:
+                    child_year = rnd.randint(min(hy + 16, REFERENCE_DATE.year - 1), REFERENCE_DATE.year - 1)
                 members.append(((father[0], mother[0]), child_year, None))
         twin_done = False
         child_dates: list[dt.date] = []
+        child_names: list[str] = []
+        used_names: set[str] = set()
         for k, (sn, year, fem) in enumerate(members):
             i = pid
             pid += 1
@@ -380,6 +384,8 @@ def generate_population(
             given = pool[codes[i, 0]]
             if compound_given[i] and pool[codes[i, 1]] != given:
                 given = f"{given} {pool[codes[i, 1]]}"
+            while given in used_names:  # parents do not give two children the same name
+                given = f"{given.split()[0]} {pool[rnd.randrange(len(pool))]}"
             birth = dt.date(int(year), 1, 1) + dt.timedelta(days=int(days[i]))
             if birth > REFERENCE_DATE:
                 birth = REFERENCE_DATE - dt.timedelta(days=30)
@@ -387,10 +393,12 @@ def generate_population(
             if twins[h] and is_child and child_dates and not twin_done:
                 birth = child_dates[-1]  # twin of the previous child, another given name
                 twin_done = True
-                while given.split()[0] == records[-1].given.split()[0]:
+                while given.split()[0] == child_names[-1].split()[0]:
                     given = pool[rnd.randrange(len(pool))]
+            used_names.add(given)
             if is_child:
                 child_dates.append(birth)
+                child_names.append(given)
             s1, s2 = sn
             if single_surname[i]:
                 s2 = ""

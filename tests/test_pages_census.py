@@ -511,6 +511,10 @@ class ConsentTests(CensusWorld):
         )
         page = client.get(f"/registry/household/{self.h11.uuid}/")
         self.assertContains(page, "Consent given")
+        again = client.get(self.url())  # a new consent starts from the current one
+        self.assertEqual(again.context["form"].initial["purposes"], ["aid", "contact", "messages"])
+        self.assertTrue(again.context["form"].initial["sensitive"])
+        self.assertContains(again, "Unticking it erases the sensitive data recorded for this person.")
         response = client.post(f"{self.url()}revoke/", {"revoke-reason": "", "revoke-confirm": "on"})
         self.assertContains(response, "Say why the consent is revoked.")
         consent.refresh_from_db()

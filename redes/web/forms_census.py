@@ -321,8 +321,9 @@ class ConsentForm(forms.Form):
         self.fields["purposes"].choices = [
             (p["code"], p.get("label") or purpose_label(p["code"])) for p in purposes
         ]
-        if not self.is_bound and "purposes" not in self.initial:
-            self.initial["purposes"] = list(self.necessary)
+        if not self.is_bound:
+            chosen = list(self.initial.get("purposes") or [])
+            self.initial["purposes"] = [*self.necessary, *(c for c in chosen if c not in self.necessary)]
 
     def purpose_rows(self):
         """Each purpose's checkbox with whether it is necessary (for the template's explanation)."""

@@ -419,12 +419,23 @@ def census_person_edit(request, uuid):
 
 def _consent_context(request, person: Person, notice, *, form=None, revoke_form=None) -> dict:
     current = services.active_consent(person)
+    if form is None and notice is not None:
+        initial = {}
+        if current is not None:
+            # A new consent starts from the current one: unticking by mistake would erase sensitive data.
+            codes = {p["code"] for p in notice.purposes}
+            initial = {
+                "purposes": [c for c in current.purposes if c in codes],
+                "sensitive": current.sensitive,
+                "channel": current.channel,
+            }
+        form = ConsentForm(notice=notice, initial=initial)
     return {
         "person": person,
         "household": person.household,
         "node": person.node,
         "notice": notice,
-        "form": form if form is not None else (ConsentForm(notice=notice) if notice else None),
+        "form": form,
         "current": current,
         "current_purposes": [services.purpose_label(c) for c in current.purposes] if current else [],
         "revoke_form": revoke_form or RevokeConsentForm(prefix="revoke"),

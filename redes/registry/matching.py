@@ -656,7 +656,9 @@ def _score(
         & (f.given_first[a] == f.given_first[b])
         & ((f.given_words[a] == 1) | (f.given_words[b] == 1))
     )
-    g_close = g_ok & ~g_exact & ~g_sim & ~partial & (gs >= 0.85)
+    # "Juan Carlos" / "Juan Pablo": same first name, another second one — siblings, not a typo
+    second_differs = (f.given_first[a] == f.given_first[b]) & (f.given_words[a] >= 2) & (f.given_words[b] >= 2)
+    g_close = g_ok & ~g_exact & ~g_sim & ~partial & ~second_differs & (gs >= 0.85)
     level(g_exact, "given_exact")
     level(g_sim, "given_similar")
     level(partial, "given_partial")

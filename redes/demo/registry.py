@@ -356,7 +356,7 @@ def generate_rows(
         hh_sites.append(int(site_of[h]))
     for hid in extra:
         original = households[extra_of[hid] - 1]
-        other_phone = rnd.random() < 0.5 and original.phones
+        same_phone = rnd.random() < 0.5 and bool(original.phones)
         households.append(
             bulk.HouseholdRow(
                 node_id=original.node_id,
@@ -367,8 +367,8 @@ def generate_rows(
                 postal_code=original.postal_code,
                 lat=original.lat,
                 lon=original.lon,
-                preferred_channel=original.preferred_channel,
-                phones=original.phones if other_phone else (),
+                preferred_channel=original.preferred_channel if same_phone else "visit",
+                phones=original.phones if same_phone else (),
             )
         )
         hh_sites.append(hh_sites[extra_of[hid] - 1])

@@ -233,7 +233,8 @@ def _phones(items) -> list[dict]:
     "/households/{uuid}",
     response={200: HouseholdDetail, **ERRORS},
     summary="One household, with members, phones and its priority explained",
-    description="The explanation folds sensitive factors into one “protected” line except for case officers.",
+    description="The explanation folds sensitive factors into one “protected” line for every caller; case "
+    "officers read the factors themselves through the sensitive-data endpoint (audited).",
 )
 def get_household(request, uuid: str):
     return _household_detail(request, find_household(request, uuid))

@@ -594,10 +594,10 @@ def recompute_priorities(households) -> int:
     return changed
 
 
-def explain_priority(household: Household, viewer) -> list[dict]:
-    """The priority explanation as ``viewer`` may read it (sensitive factors folded unless a case officer)."""
-    sees = scoping.can(viewer, Perm.VIEW_SENSITIVE, household.node)
-    return vulnerability.explain_for(household.priority_explanation or [], sees_sensitive=sees)
+def explain_priority(household: Household, viewer=None) -> list[dict]:
+    """The priority explanation with labels. Sensitive factors are one "protected" line for every viewer
+    (case officers read the factors themselves through ``read_sensitive``, audited)."""
+    return vulnerability.explain_for(household.priority_explanation or [])
 
 
 # ---------------------------------------------------------------------------------------------- sensitive

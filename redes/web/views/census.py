@@ -4,7 +4,7 @@ A liaison on a cheap phone: "my block" (its households as big cards, the unvisit
 (phones, members, priority and why, visits, consent) and the forms to add and edit them. Reads go through
 ``accounts.scoping`` and ``registry.queries``; every write goes through ``registry.services`` and then
 redirects (post / redirect / get). Sensitive data is never read here: the priority explanation comes from
-``services.explain_priority``, which folds sensitive factors for everyone but case officers.
+``services.explain_priority``, where sensitive factors are one folded "protected" line for everyone.
 
 Access: ``VIEW_PERSONAL`` to see, ``EDIT_REGISTRY`` to write. A household or person outside the user's
 territory is a 404; a block the user sees on the map but whose people they may not see is a 403.

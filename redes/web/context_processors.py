@@ -28,7 +28,8 @@ def _nav(request, tops) -> list[dict]:
     if can(user, Perm.VIEW_PERSONAL):
         url = reverse("census-home")
         census_paths = ("/registry/block", "/registry/household", "/registry/search", "/registry/person")
-        current = path == url or path.startswith(census_paths)
+        officer_pages = ("/sensitive/", "/record/")
+        current = path == url or (path.startswith(census_paths) and not path.endswith(officer_pages))
         items.append({"url": url, "label": _("Census"), "current": current})
     if can(user, Perm.MANAGE_REGISTRY):
         for name, label in (

@@ -213,7 +213,9 @@ class SensitivePageTests(RegistryPagesBase):
             (sorted(data["factors"]), data["notes"]), (["pregnancy", "violence_risk"], "nueva nota")
         )
         self.house.refresh_from_db()
-        self.assertIn("violence_risk", [line["factor"] for line in self.house.priority_explanation])
+        # the household's score counts them (30 + 15), marked sensitive in the stored explanation
+        lines = self.house.priority_explanation
+        self.assertEqual(sum(line["points"] for line in lines if line.get("sensitive")), 45)
         client.post(self.sensitive_url(), {"notes": ""})
         self.ana.refresh_from_db()
         self.assertEqual(self.ana.sensitive_data, "")
@@ -449,6 +451,20 @@ class WeightsAndNoticeTests(RegistryPagesBase):
         client = self.client_for(w.coord)
         page = client.get(reverse("registry-weights"))
         self.assertContains(page, "capped at 100")
+        # a preview counts the households that would change band and saves nothing
+        preview = client.post(
+            reverse("registry-weights"), self.data(w_older_adult=50, threshold=80, preview="1")
+        )
+        # 25 + 20 (protected) = 45 ≥ 40 now; 50 + 20 = 70 < 80 then
+        self.assertEqual(
+            preview.context["preview"], {"entering": 0, "leaving": 1, "changed": 1, "unseen": []}
+        )
+        self.assertContains(preview, "1 would stop being priority.")
+        sensitive = client.post(reverse("registry-weights"), self.data(w_disability=5, preview="1"))
+        self.assertEqual(sensitive.context["preview"]["unseen"], ["Disability"])
+        self.assertEqual(services.policy_for(w.esc).weights, {})
+        self.house.refresh_from_db()
+        self.assertEqual(self.house.priority, before)
         self.assertContains(page, "Older adult (60 or over)")
         response = client.post(
             reverse("registry-weights"), self.data(w_older_adult=50, threshold=60), follow=True

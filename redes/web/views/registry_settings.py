@@ -34,6 +34,46 @@ def _back(name: str, municipality, choices) -> str:
     return f"{url}?m={municipality.uuid}" if len(choices) > 1 else url
 
 
+def _band_preview(municipality, weights: dict[str, int], threshold: int, old_threshold: int) -> dict:
+    """How many households would enter or leave the priority band with these weights, without saving.
+
+    Works from each household's stored explanation, so nothing is decrypted: declared and derived factors are
+    re-weighted; the "protected" line (the sensitive factors, folded) keeps its points. Changes this cannot
+    see — a sensitive weight, or a weight raised from 0 (such factors are not in the explanations) — are
+    listed as ``unseen``; saving recomputes everything from the records."""
+    entering = leaving = changed = 0
+    rows = Household.objects.filter(municipality=municipality, status=RecordStatus.ACTIVE).values_list(
+        "priority", "priority_explanation"
+    )
+    for priority, explanation in rows.iterator(chunk_size=2000):
+        total = 0
+        for line in explanation or []:
+            code = line.get("factor")
+            factor = vulnerability.FACTORS.get(code)
+            if factor is not None and not factor.sensitive:
+                total += weights.get(code, 0)
+            else:
+                total += int(line.get("points") or 0)
+        score = min(vulnerability.MAX_SCORE, total)
+        changed += score != priority
+        was, now = priority >= old_threshold, score >= threshold
+        entering += now and not was
+        leaving += was and not now
+    current = vulnerability.weights_for(services.policy_for(municipality).weights)
+    unseen = [
+        code
+        for code, factor in vulnerability.FACTORS.items()
+        if (factor.sensitive and weights.get(code, 0) != current[code])
+        or (current[code] == 0 and weights.get(code, 0) > 0)
+    ]
+    return {
+        "entering": entering,
+        "leaving": leaving,
+        "changed": changed,
+        "unseen": [str(vulnerability.FACTORS[code].label) for code in unseen],
+    }
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def weights(request):
@@ -45,7 +85,12 @@ def weights(request):
         current=current,
         initial={"threshold": policy.priority_threshold},
     )
-    if request.method == "POST" and form.is_valid():
+    preview = None
+    if request.method == "POST" and form.is_valid() and "preview" in request.POST:
+        preview = _band_preview(
+            municipality, form.weights(), form.cleaned_data["threshold"], policy.priority_threshold
+        )
+    elif request.method == "POST" and form.is_valid():
         before = _priority_households(municipality, policy.priority_threshold)
         try:
             changed = services.set_weights(
@@ -77,6 +122,7 @@ def weights(request):
         "households": households.count(),
         "priority_households": households.filter(priority__gte=policy.priority_threshold).count(),
         "policy": policy,
+        "preview": preview,
     }
     return render(request, "web/registry/weights.html", context)
 

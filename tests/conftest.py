@@ -2,8 +2,6 @@ import os
 
 # Playwright's sync API runs an event loop in the test thread; Django must still allow ORM calls there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-# Background jobs run inline in tests (Django's Tasks API, immediate backend).
-os.environ.setdefault("REDES_TASKS_BACKEND", "immediate")
 
 
 def pytest_configure(config):
@@ -11,3 +9,8 @@ def pytest_configure(config):
 
     # Tests: a fast password hasher (Argon2 stays the production default, see settings).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Background jobs run inline in tests (Django's Tasks API, immediate backend); settings are loaded by now,
+    # so the backend is set here rather than through REDES_TASKS_BACKEND.
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": []}
+    }

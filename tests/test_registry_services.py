@@ -271,3 +271,17 @@ class DuplicateOnEntryTests(RedesTestCase):
         self.assertEqual(queries.duplicate_queue(w.block1).count(), 0)
         services.decide_duplicate(pair, same=True, keep=pair.person_a, actor=w.coord)
         self.assertEqual(queries.duplicate_queue(w.coord).count(), 0)
+
+
+class PersonEditTests(RedesTestCase):
+    def test_editing_one_name_part_keeps_the_others(self):
+        house = services.create_household(self.w.b11, street="Hidalgo")
+        p = services.add_person(house, full_name="Rosa Hernández Luna", check_duplicates=False)
+        p = services.update_person(p, surname2="Díaz")
+        self.assertEqual(
+            (p.full_name, p.given_name, p.surname1, p.surname2),
+            ("Rosa Hernández Díaz", "Rosa", "Hernández", "Díaz"),
+        )
+        p = services.update_person(p, full_name="Rosa María Hernández Díaz")
+        self.assertEqual((p.given_name, p.surname1, p.surname2), ("Rosa María", "Hernández", "Díaz"))
+        self.assertEqual(p.full_name, "Rosa María Hernández Díaz")

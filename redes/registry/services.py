@@ -385,7 +385,7 @@ def record_visit(household: Household, outcome: str, *, actor=None, note: str = 
 # --------------------------------------------------------------------------------------------------- persons
 
 
-def _clean_person_data(data: dict, today: dt.date) -> dict:
+def _clean_person_data(data: dict, today: dt.date, current: Person | None = None) -> dict:
     """Validate and normalise person fields; raises one ValidationError with a message per field."""
     from redes.core.curp import normalize_curp, parse_curp
 
@@ -394,7 +394,14 @@ def _clean_person_data(data: dict, today: dt.date) -> dict:
     for key in ("full_name", "given_name", "surname1", "surname2", "external_id"):
         if key in out:
             out[key] = " ".join(str(out[key] or "").split())
-    if any(k in out for k in ("full_name", "given_name", "surname1", "surname2")):
+    parts = ("given_name", "surname1", "surname2")
+    if any(k in out for k in ("full_name", *parts)):
+        if current is not None and any(k in out for k in parts):
+            # An edit of one name part keeps the others and rebuilds the display name from them.
+            for key in parts:
+                out.setdefault(key, getattr(current, key))
+            if "full_name" not in data:
+                out["full_name"] = ""
         if not out.get("given_name") and not out.get("surname1") and out.get("full_name"):
             out["given_name"], out["surname1"], out["surname2"] = split_full_name(out["full_name"])
         if not out.get("full_name"):
@@ -516,9 +523,9 @@ def update_person(person: Person, *, actor=None, **data) -> Person:
     unknown = set(data) - set(PERSON_FIELDS)
     if unknown:
         raise ValidationError(_("Unknown person fields: %(f)s.") % {"f": ", ".join(sorted(unknown))})
-    cleaned = _clean_person_data(data, timezone.localdate())
     with transaction.atomic():
         person = Person.objects.select_for_update().get(pk=person.pk)
+        cleaned = _clean_person_data(data, timezone.localdate(), current=person)
         if person.status != RecordStatus.ACTIVE:
             raise ValidationError(_("Only active records can be edited."))
         changed = sorted(k for k, v in cleaned.items() if getattr(person, k) != v)

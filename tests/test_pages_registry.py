@@ -12,6 +12,7 @@ import unittest
 from pathlib import Path
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import Q
 from django.test import override_settings
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -280,7 +281,7 @@ class DuplicateFlowTests(RegistryPagesBase):
     def setUp(self):
         super().setUp()
         w = self.w
-        curp = curp_for("LOGA850302MNLPRN0")
+        curp = self.curp = curp_for("LOGA850302MNLPRN0")
         services.update_person(self.ana, actor=w.coord, birth_date="1985-03-02", curp=curp)
         other = services.create_household(w.b12, street="Calle Juárez", ext_number="3", postal_code="66052")
         self.twin = services.add_person(
@@ -344,6 +345,21 @@ class DuplicateFlowTests(RegistryPagesBase):
         self.pair.refresh_from_db()
         self.assertEqual(self.pair.status, DuplicateCandidate.Status.DISTINCT)
         self.assertEqual(Person.objects.filter(status=RecordStatus.ACTIVE).count(), 2)
+
+    def test_a_pair_found_by_the_detector_on_entry_reaches_the_queue_with_readable_reasons(self):
+        from redes.web.views.registry_common import REASON_LABELS
+
+        w = self.w
+        house = services.create_household(w.b21, street="Calle Allende", ext_number="7")
+        third = services.add_person(house, actor=w.coord, full_name="Ana López García", curp=self.curp)
+        found = DuplicateCandidate.objects.filter(Q(person_a=third) | Q(person_b=third))
+        self.assertTrue(found.exists())
+        response = self.client_for(w.coord).get(reverse("registry-duplicates"))
+        for candidate in found:
+            self.assertTrue(candidate.reasons)
+            for code in candidate.reasons:
+                self.assertIn(code, REASON_LABELS)
+                self.assertContains(response, str(REASON_LABELS[code]))
 
     def test_every_reason_code_of_the_matcher_has_a_label(self):
         from redes.web.views.registry_common import REASON_LABELS, known_reason_codes

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -126,6 +127,13 @@ _PHONE_COLUMNS = ("id", "household_id", "municipality_id", "number", "whatsapp",
 _KEEP_WHEN_BLANK = frozenset({"relation"})
 
 
+def _uuid4s(count: int):
+    """``count`` random (version 4) UUIDs from one read of the system's randomness."""
+    data = os.urandom(16 * count)
+    for start in range(0, 16 * count, 16):
+        yield uuid.UUID(bytes=data[start : start + 16], version=4)
+
+
 def _actor_id(actor) -> int | None:
     return actor.pk if getattr(actor, "is_authenticated", False) else None
 
@@ -181,6 +189,9 @@ def write(
         lock_tree(municipality_id)
         conn = connections[Household.objects.db]
         postgres = conn.vendor == "postgresql"
+        if not postgres and len(persons) > 10000:
+            with conn.cursor() as cursor:  # a bigger page cache for this connection: the indexes are large
+                cursor.execute("PRAGMA cache_size = -262144")
         created_db = adapt_datetime(created_at, Household)
         now_db = adapt_datetime(now, Household)
 
@@ -196,9 +207,17 @@ def write(
         for i, pk in zip(new_h, reserve_ids(Household, len(new_h)), strict=True):
             household_ids[i] = pk
         members: dict[int, list[PersonRow]] = defaultdict(list)
+        keys: dict[tuple[str, str, str], tuple[str, str, str, str]] = {}
         for p in persons:
             members[p.household].append(p)
-            services._set_keys(p)
+            names = (p.given_name, p.surname1, p.surname2)
+            found = keys.get(names)
+            if found is None:  # the services' own key logic, once per distinct name
+                services._set_keys(p)
+                found = keys[names] = (p.given_key, p.given2_key, p.surname1_key, p.surname2_key)
+            else:
+                p.given_key, p.given2_key, p.surname1_key, p.surname2_key = found
+        uuids = _uuid4s(len(households) + len(persons))
 
         def members_of(i):
             return [
@@ -216,7 +235,7 @@ def write(
             score, explanation = vulnerability.score(group, weights) if group else (0, [])
             rows.append(
                 (
-                    household_ids[i], adapt_uuid(uuid.uuid4(), Household), municipality_id, h.node_id,
+                    household_ids[i], adapt_uuid(next(uuids), Household), municipality_id, h.node_id,
                     h.external_id, h.street, h.ext_number, h.int_number, h.colonia, h.postal_code, h.reference,
                     address_key(h.street, h.ext_number, h.postal_code), h.lat, h.lon, h.preferred_channel,
                     len(group), score, json.dumps(explanation), db_dt(h.last_visit_at), RecordStatus.ACTIVE.value,
@@ -293,7 +312,7 @@ def write(
                 heads.add(p.household)
             rows.append(
                 (
-                    person_ids[j], adapt_uuid(uuid.uuid4(), Person), municipality_id, household_ids[p.household],
+                    person_ids[j], adapt_uuid(next(uuids), Person), municipality_id, household_ids[p.household],
                     node_of[p.household], p.external_id, p.full_name, p.given_name, p.surname1, p.surname2,
                     db_date(p.birth_date), p.birth_year, p.age_stated, p.sex, p.curp, p.phone, relation,
                     json.dumps(list(p.factors or ())), "", p.given_key, p.given2_key, p.surname1_key,

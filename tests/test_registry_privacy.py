@@ -69,3 +69,17 @@ class SensitiveDataPlacesTests(RedesTestCase):
         for user in (self.w.coord, self.w.block1, self.w.operator, self.w.caseworker, self.w.observer):
             lines = services.explain_priority(self.house, user)
             self.assertNotIn("violence_risk", [line["factor"] for line in lines], user)
+
+    def test_superusers_are_not_case_officers(self):
+        from django.core.exceptions import PermissionDenied
+
+        with self.assertRaises(PermissionDenied):
+            services.read_sensitive(self.person, actor=self.w.root)
+        with self.assertRaises(PermissionDenied):
+            services.read_sensitive(self.person, actor=None)
+        self.assertNotIn(SECRET_NOTE, str(services.export_person(self.person, actor=self.w.root)))
+        self.assertTrue(
+            AuditEvent.objects.filter(
+                action="registry.sensitive.read", outcome="denied", actor=self.w.root
+            ).exists()
+        )

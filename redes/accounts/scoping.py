@@ -103,9 +103,12 @@ def visible_nodes(user: User, perm: str = Perm.VIEW_TERRITORY) -> QuerySet:
     return scoped(Node.objects.all(), user, perm)
 
 
-def can(user: User, perm: str, node: Node | None = None) -> bool:
-    """Does the user hold ``perm`` over ``node`` (or anywhere, when no node is given)?"""
-    if _is_root(user):
+def can(user: User, perm: str, node: Node | None = None, *, superuser: bool = True) -> bool:
+    """Does the user hold ``perm`` over ``node`` (or anywhere, when no node is given)?
+
+    ``superuser=False`` ignores superuser status: only a real membership counts (sensitive data is for case
+    officers, not for whoever administers the installation)."""
+    if superuser and _is_root(user):
         return True
     held = grants_for(user, perm)
     if node is None:

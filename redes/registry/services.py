@@ -610,8 +610,15 @@ def explain_priority(household: Household, viewer=None) -> list[dict]:
 # ---------------------------------------------------------------------------------------------- sensitive
 
 
-def _guard_sensitive(actor, person: Person, perm: str, action: str) -> None:
-    if actor is not None and not scoping.can(actor, perm, person.node):
+def may_see_sensitive(user, person: Person) -> bool:
+    """Only a case officer's membership over the person's block counts — superusers included in "no"."""
+    return scoping.can(user, Perm.VIEW_SENSITIVE, person.node, superuser=False)
+
+
+def _guard_sensitive(actor, person: Person, perm: str, action: str, *, system_ok: bool = True) -> None:
+    if actor is None and system_ok:
+        return
+    if actor is None or not scoping.can(actor, perm, person.node, superuser=False):
         record_denied(action, actor=actor, obj=person, node=person.node, reason=_("Not a case officer here"))
         raise PermissionDenied
 
@@ -622,7 +629,7 @@ def active_consent(person: Person) -> Consent | None:
 
 def read_sensitive(person: Person, *, actor) -> dict:
     """Decrypt a person's sensitive data for a case officer. Every read is audited; others get 403."""
-    _guard_sensitive(actor, person, Perm.VIEW_SENSITIVE, "registry.sensitive.read")
+    _guard_sensitive(actor, person, Perm.VIEW_SENSITIVE, "registry.sensitive.read", system_ok=False)
     data = crypto.decrypt(person.sensitive_data)
     record(
         "registry.sensitive.read",
@@ -1075,7 +1082,7 @@ def export_person(person: Person, *, actor=None) -> dict:
         ],
         "exported_at": timezone.now().isoformat(),
     }
-    if person.sensitive_data and actor is not None and scoping.can(actor, Perm.VIEW_SENSITIVE, person.node):
+    if person.sensitive_data and actor is not None and may_see_sensitive(actor, person):
         data["sensitive"] = read_sensitive(person, actor=actor)
     elif person.sensitive_data:
         data["sensitive"] = _("Held; delivered only by a case officer.")

@@ -283,7 +283,7 @@ def household_context(request, household: Household, *, visit_form=None) -> dict
         "outcomes": Visit.Outcome.choices,
         "visit_form": visit_form or VisitForm(),
         "can_edit": scoping.can(user, Perm.EDIT_REGISTRY, node),
-        "can_see_sensitive": scoping.can(user, Perm.VIEW_SENSITIVE, node),
+        "can_see_sensitive": scoping.can(user, Perm.VIEW_SENSITIVE, node, superuser=False),
         "added": request.GET.get("added", ""),
         "has_notice": services.current_notice(household.municipality_id) is not None,
     }

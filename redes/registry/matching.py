@@ -32,9 +32,11 @@ Two records are compared only if they share at least one blocking key (see :func
 * ``gy``: first given name + a surname (each of the first and second, joined and core) + birth year (a record
   with an age only gives the years around it) — robust to swapped, missing or compound surnames and to a
   day/month swap;
-* ``sd``: a surname + full birth date (robust to a different given name spelling);
-* ``gd``: first given name + full birth date (robust to any surname change);
-* ``ga`` / ``gp``: first given name + address key / phone.
+* ``nd``: a name — the first given name or any surname, in one key space, so that a given name typed in the
+  surname field still meets — + full birth date (robust to any change of the other names);
+* ``na``: a name (same) + house number and postal code (the end of the address key: robust to a mistyped
+  street); ``gp``: first given name + phone; ``nc``: house number + postal code alone, with a short window
+  (:data:`ADDRESS_WINDOW`) because in a census it holds every household at that number.
 
 Names in keys go through a small Spanish phonetic code (:func:`phonetic`: b/v, s/z/c, silent h, ll/y, qu/k, doubled
 letters, first six sounds), so most typos land in the same block. In :func:`find_duplicates` the keys are hashed
@@ -93,7 +95,8 @@ COMMON_FIRST_GIVEN = frozenset({"MARIA", "MA", "JOSE", "J", "MA."})
 
 PROBABLE = 0.9
 POSSIBLE = 0.5
-WINDOW = 40  # records compared on each side in an oversized block (sorted neighbourhood)
+WINDOW = 20  # records compared on each side in an oversized block (sorted neighbourhood)
+ADDRESS_WINDOW = 3  # the same for the house-number + postal-code block
 SIMILAR = 0.92  # Jaro-Winkler from which two names count as "similar"
 
 #: log2 Bayes factors per comparison level (documented in the module docstring and in bench/README.md)
@@ -205,6 +208,11 @@ def address_key(street: str | None, number: str | None = "", postal_code: str | 
     if not (street_n or number_n or code):
         return ""
     return f"{street_n} {number_n} {code}".strip()
+
+
+def _address_tail(key: str) -> str:
+    """Number and postal code of an address key (its last two words): a street name typo keeps them."""
+    return " ".join(key.split()[-2:])
 
 
 def split_full_name(full: str | None) -> tuple[str, str, str]:
@@ -330,6 +338,7 @@ class _Frame:
         year_only = np.zeros(n, dtype=bool)
         sex = np.zeros(n, dtype=np.int8)
         addr = np.zeros(n, dtype=np.int64)
+        tail = np.zeros(n, dtype=np.int64)
         phone = np.zeros(n, dtype=np.int64)
         household = np.zeros(n, dtype=np.int64)
         idcode = np.zeros(n, dtype=np.int64)
@@ -346,7 +355,9 @@ class _Frame:
                 year[i] = r.birth_year
                 year_only[i] = True
             sex[i] = sex_codes.get((r.sex or "").upper()[:1], 0)
-            addr[i] = misc.code("a" + r.address) if r.address else 0
+            if r.address:
+                addr[i] = misc.code("a" + r.address)
+                tail[i] = misc.code("t" + _address_tail(r.address))
             phone[i] = misc.code("p" + r.phone) if r.phone else 0
             if r.household is not None:
                 household[i] = misc.code(f"h{r.household}")
@@ -365,6 +376,7 @@ class _Frame:
         self.month = (months.astype(np.int64) % 12 + 1).astype(np.int64)
         self.day = ((d64 - months).astype(np.int64) + 1).astype(np.int64)
         self.addr, self.phone, self.household, self.idcode = addr, phone, household, idcode
+        self.addr_tail = tail
         self.names = names.array()
         self.misc = misc.array()
         # ids as a fixed-width byte matrix, for typo / check-digit comparisons
@@ -439,22 +451,20 @@ def _block_entries(frame: _Frame) -> tuple[np.ndarray, np.ndarray]:
             yr = frame.year + shift
             m = has_g & ok & ((shift == 0) | frame.year_only)
             add(m, _mix(3, frame.given_phon, col, yr))
+        # any name (given or surname, one key space: robust to given/surname swapped fields) + birth date / address
         add(ok & full, _mix(4, col, frame.ordinal))
-    add(has_g & full, _mix(5, frame.given_phon, frame.ordinal))
-    add(has_g & (frame.addr > 0), _mix(6, frame.given_phon, frame.addr))
+        add(ok & (frame.addr_tail > 0), _mix(6, col, frame.addr_tail))
+    add(has_g & full, _mix(4, frame.given_phon, frame.ordinal))
+    add(has_g & (frame.addr_tail > 0), _mix(6, frame.given_phon, frame.addr_tail))
     add(has_g & (frame.phone > 0), _mix(7, frame.given_phon, frame.phone))
     return np.concatenate(keys), np.concatenate(rows)
 
 
-def candidate_pairs(frame: _Frame, window: int = WINDOW) -> tuple[np.ndarray, np.ndarray]:
-    """Unique (a, b) record-index pairs, a < b, that share a blocking key (windowed in big blocks)."""
-    if frame.n < 2:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    keys, rows = _block_entries(frame)
+def _window_pairs(keys, rows, birth, window: int, out_a: list, out_b: list) -> None:
+    """Pairs within equal keys: the whole block when small, else each record with its next ``window``."""
+    if not len(keys):
+        return
     # within a block, order by birth (unknown births last) so that windows hold people of similar age
-    birth = np.where(
-        frame.ordinal > 0, frame.ordinal, np.where(frame.year > 0, (frame.year - 1) * 365 + 182, 10**7)
-    )
     pre = np.argsort(birth[rows], kind="stable")
     keys, rows = keys[pre], rows[pre]
     order = np.argsort(keys, kind="stable")
@@ -462,19 +472,31 @@ def candidate_pairs(frame: _Frame, window: int = WINDOW) -> tuple[np.ndarray, np
     m = len(keys)
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     ends = np.r_[starts[1:], m]
-    sizes = ends - starts
-    end_of = np.repeat(ends, sizes)
-    remaining = end_of - np.arange(m) - 1
+    remaining = np.repeat(ends, ends - starts) - np.arange(m) - 1
     active = np.flatnonzero(remaining >= 1)
-    out_a: list[np.ndarray] = []
-    out_b: list[np.ndarray] = []
     for d in range(1, window + 1):
         active = active[remaining[active] >= d]
         if not len(active):
             break
-        a, b = rows[active], rows[active + d]
-        out_a.append(a)
-        out_b.append(b)
+        out_a.append(rows[active])
+        out_b.append(rows[active + d])
+
+
+def candidate_pairs(frame: _Frame, window: int = WINDOW) -> tuple[np.ndarray, np.ndarray]:
+    """Unique (a, b) record-index pairs, a < b, that share a blocking key (windowed in big blocks)."""
+    if frame.n < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    keys, rows = _block_entries(frame)
+    birth = np.where(
+        frame.ordinal > 0, frame.ordinal, np.where(frame.year > 0, (frame.year - 1) * 365 + 182, 10**7)
+    )
+    out_a: list[np.ndarray] = []
+    out_b: list[np.ndarray] = []
+    _window_pairs(keys, rows, birth, window, out_a, out_b)
+    # house number + postal code alone: a big block in a census (every household at that number), so a short
+    # window over age; on person-per-address data (FEBRL) it catches records whose names and street all changed
+    tail = frame.addr_tail > 0
+    _window_pairs(frame.addr_tail[tail], np.flatnonzero(tail), birth, ADDRESS_WINDOW, out_a, out_b)
     if not out_a:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     a = np.concatenate(out_a)
@@ -522,14 +544,18 @@ def blocking_keys(record: MatchRecord) -> list[str]:
             if gp:
                 keys += [f"gy|{gp}|{code}|{y if y is not None else ''}" for y in years]
             if date:
-                keys.append(f"sd|{code}|{date}")
+                keys.append(f"nd|{code}|{date}")
+            if record.address:
+                keys.append(f"na|{code}|{_address_tail(record.address)}")
     if gp:
         if date:
-            keys.append(f"gd|{gp}|{date}")
+            keys.append(f"nd|{gp}|{date}")
         if record.address:
-            keys.append(f"ga|{gp}|{record.address}")
+            keys.append(f"na|{gp}|{_address_tail(record.address)}")
         if record.phone:
             keys.append(f"gp|{gp}|{record.phone}")
+    if record.address:
+        keys.append(f"nc|{_address_tail(record.address)}")
     return list(dict.fromkeys(keys))
 
 
@@ -595,8 +621,43 @@ REASON_CODES = [k for k in WEIGHTS if k != "prior"] + ["curp_same_valid", "same_
 _REASON_INDEX = {k: i for i, k in enumerate(REASON_CODES)}
 
 
+#: comparison groups and their levels, for the EM estimation (a pair is in at most one level per group)
+GROUPS: dict[str, list[str]] = {
+    "curp": ["curp_exact", "curp_check_digit", "curp_typo", "curp_differs"],
+    "given": ["given_exact", "given_similar", "given_partial", "given_close", "given_differs"],
+    "surnames": [
+        "surnames_exact",
+        "surnames_similar",
+        "surnames_swapped",
+        "second_surname_missing",
+        "second_surname_differs",
+        "surnames_differ",
+    ],
+    "birth": [
+        "birth_date_exact",
+        "birth_day_month_swapped",
+        "birth_date_similar",
+        "birth_year_close",
+        "birth_date_differs",
+        "birth_year_differs",
+    ],
+    "sex": ["sex_same", "sex_differs"],
+    "address": ["address_exact", "address_similar", "address_differs"],
+    "phone": ["phone_exact", "phone_differs"],
+}
+_GROUP_OF = {
+    name: (g, i + 1) for g_i, (g, names) in enumerate(GROUPS.items()) for i, name in enumerate(names)
+}
+_GROUP_INDEX = {g: i for i, g in enumerate(GROUPS)}
+
+
 def _score(
-    f: _Frame, a: np.ndarray, b: np.ndarray, tf: dict[str, float] | None = None
+    f: _Frame,
+    a: np.ndarray,
+    b: np.ndarray,
+    tf: dict[str, float] | None = None,
+    weights: dict[str, float] | None = None,
+    levels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(probability, reason bit mask) for each pair of record indices.
 
@@ -604,13 +665,17 @@ def _score(
     agreement on a common name weighs less, on a rare one more (splink's term-frequency adjustment).
     """
     n = len(a)
-    w = np.full(n, WEIGHTS["prior"])
+    weights = weights or WEIGHTS
+    w = np.full(n, weights["prior"])
     bits = np.zeros(n, dtype=np.int64)
 
     def level(mask: np.ndarray, name: str):
         nonlocal w, bits
-        if name in WEIGHTS:
-            w = w + np.where(mask, WEIGHTS[name], 0.0)
+        if name in weights:
+            w = w + np.where(mask, weights[name], 0.0)
+        if levels is not None and name in _GROUP_OF:
+            group, index = _GROUP_OF[name]
+            levels[_GROUP_INDEX[group]][mask] = index
         bits = bits | np.where(mask, np.int64(1) << np.int64(_REASON_INDEX[name]), np.int64(0))
 
     # identity document
@@ -618,11 +683,18 @@ def _score(
     both = (ida > 0) & (idb > 0)
     exact = both & (ida == idb)
     la, lb = f.id_len[a], f.id_len[b]
-    mism = (f.id_bytes[a] != f.id_bytes[b]).sum(axis=1)
+    # character comparisons only for pairs where both have an id of the same length and they differ
+    mism = np.zeros(n, dtype=np.int64)
+    where = np.zeros(n, dtype=np.int64)
+    last_differs = np.zeros(n, dtype=bool)
+    cmp_rows = np.flatnonzero(both & ~exact & (la == lb))
+    if len(cmp_rows):
+        diff_chars = f.id_bytes[a[cmp_rows]] != f.id_bytes[b[cmp_rows]]
+        mism[cmp_rows] = diff_chars.sum(axis=1)
+        where[cmp_rows] = np.argmax(diff_chars, axis=1)
+        last_differs[cmp_rows] = diff_chars[:, 17]
     same_len = la == lb
-    check_only = (
-        both & ~exact & same_len & (la == 18) & (mism == 1) & (f.id_bytes[a][:, 17] != f.id_bytes[b][:, 17])
-    )
+    check_only = both & ~exact & same_len & (la == 18) & (mism == 1) & last_differs
     typo = both & ~exact & ~check_only & same_len & (mism == 1)
 
     # given names
@@ -630,7 +702,6 @@ def _score(
     g_ok = ~np.isnan(gsim)
     gs = np.nan_to_num(gsim)
     # a one-character CURP difference where the CURP spells a name that differs is two people (twins, homonyms)
-    where = np.argmax(f.id_bytes[a] != f.id_bytes[b], axis=1)
     s11_raw = _surname_similarity(f, a, b, "s1", "s1")
     s22_raw = _surname_similarity(f, a, b, "s2", "s2")
     oa_, ob_ = f.ordinal[a], f.ordinal[b]
@@ -647,7 +718,10 @@ def _score(
     level(both & ~exact & ~check_only & ~typo, "curp_differs")
     g_exact = g_ok & (gs >= 0.999)
     # a typo is one edit (two in a long name); Jaro-Winkler alone rates "María" ~ "Marisela" as similar
-    edits = _distance(f.given_full[a], f.given_full[b], f.names)
+    edits = np.zeros(n, dtype=np.int64)
+    maybe = np.flatnonzero(g_ok & ~g_exact & (gs >= SIMILAR))
+    if len(maybe):
+        edits[maybe] = _distance(f.given_full[a[maybe]], f.given_full[b[maybe]], f.names)
     g_sim = g_ok & ~g_exact & (gs >= SIMILAR) & ((edits <= 1) | ((edits <= 2) & (gs >= 0.95)))
     partial = (
         g_ok
@@ -657,7 +731,9 @@ def _score(
         & ((f.given_words[a] == 1) | (f.given_words[b] == 1))
     )
     # "Juan Carlos" / "Juan Pablo": same first name, another second one — siblings, not a typo
-    second_differs = (f.given_first[a] == f.given_first[b]) & (f.given_words[a] >= 2) & (f.given_words[b] >= 2)
+    second_differs = (
+        (f.given_first[a] == f.given_first[b]) & (f.given_words[a] >= 2) & (f.given_words[b] >= 2)
+    )
     g_close = g_ok & ~g_exact & ~g_sim & ~partial & ~second_differs & (gs >= 0.85)
     level(g_exact, "given_exact")
     level(g_sim, "given_similar")
@@ -667,8 +743,6 @@ def _score(
 
     # surnames: direct, swapped, or one side without a second surname
     s11, s22 = s11_raw, s22_raw
-    s12 = _surname_similarity(f, a, b, "s1", "s2")
-    s21 = _surname_similarity(f, a, b, "s2", "s1")
     has2a, has2b = f.s2_joined[a] > 0, f.s2_joined[b] > 0
     has1 = (f.s1_joined[a] > 0) & (f.s1_joined[b] > 0)
     z = np.nan_to_num
@@ -677,6 +751,14 @@ def _score(
     def agree(x, y):  # both similar, or one exact and the other close (a typo in a short surname)
         x, y = z(x), z(y)
         return ((x >= SIMILAR) & (y >= SIMILAR)) | ((np.fmax(x, y) >= 0.999) & (np.fmin(x, y) >= 0.85))
+
+    # crossed comparisons only where the straight ones do not already agree
+    s12 = np.full(n, np.nan)
+    s21 = np.full(n, np.nan)
+    cross = np.flatnonzero(has1 & ~(both2 & agree(s11, s22)))
+    if len(cross):
+        s12[cross] = _surname_similarity(f, a[cross], b[cross], "s1", "s2")
+        s21[cross] = _surname_similarity(f, a[cross], b[cross], "s2", "s1")
 
     direct = both2 & agree(s11, s22)
     direct_exact = direct & (z(s11) >= 0.999) & (z(s22) >= 0.999)
@@ -727,7 +809,11 @@ def _score(
     aa, ab = f.addr[a], f.addr[b]
     both_addr = (aa > 0) & (ab > 0)
     a_exact = both_addr & (aa == ab)
-    a_sim = both_addr & ~a_exact & (np.nan_to_num(_similarity(aa, ab, f.misc)) >= 0.93)
+    # a street typo keeps the number and postal code: compare the strings only there
+    a_sim = np.zeros(n, dtype=bool)
+    near = np.flatnonzero(both_addr & ~a_exact & (f.addr_tail[a] == f.addr_tail[b]))
+    if len(near):
+        a_sim[near] = np.nan_to_num(_similarity(aa[near], ab[near], f.misc)) >= 0.93
     level(a_exact, "address_exact")
     level(a_sim, "address_similar")
     level(both_addr & ~a_exact & ~a_sim, "address_differs")
@@ -829,11 +915,88 @@ def _pairs(f: _Frame, a, b, prob, bits, threshold: float) -> list[Pair]:
     return [Pair(ids[a[i]], ids[b[i]], float(round(prob[i], 4)), _reasons(int(bits[i]))) for i in keep]
 
 
+def estimate_weights(
+    records: Sequence[MatchRecord],
+    window: int = WINDOW,
+    iterations: int = 40,
+    start: dict[str, float] | None = None,
+) -> dict[str, float]:
+    """Fellegi–Sunter weights estimated by expectation–maximisation on the candidate pairs of ``records``.
+
+    Starts from ``start`` (default :data:`WEIGHTS`) and re-estimates m and u of every level and the share of
+    matches among candidate pairs, assuming the groups independent given match status (as splink does). Useful
+    for data unlike a Mexican census (no families, other corruptions: FEBRL); on household data the documented
+    weights are the default, because families break the independence assumption.
+    """
+    start = dict(start or WEIGHTS)
+    f = _Frame(records)
+    a, b = candidate_pairs(f, window)
+    if len(a) < 10:
+        return start
+    levels = np.zeros((len(GROUPS), len(a)), dtype=np.int64)
+    prob0, _ = _score(f, a, b, weights=start, levels=levels)
+    # distinct patterns and their counts
+    radix = 8
+    code = np.zeros(len(a), dtype=np.int64)
+    for row in levels:
+        code = code * radix + row
+    patterns, inverse = _unique_inverse(code)
+    counts = np.bincount(inverse).astype(float)
+    pat = np.zeros((len(GROUPS), len(patterns)), dtype=np.int64)
+    rest = patterns.copy()
+    for g in range(len(GROUPS) - 1, -1, -1):
+        pat[g] = rest % radix
+        rest //= radix
+    # u from random pairs (nearly all non-matches), as splink does; only m and the match share are learnt by EM
+    rng = np.random.default_rng(0)
+    n_random = min(300_000, f.n * (f.n - 1) // 2)
+    ra = rng.integers(0, f.n, size=n_random)
+    rb = rng.integers(0, f.n, size=n_random)
+    keep = ra != rb
+    ra, rb = ra[keep], rb[keep]
+    rlevels = np.zeros((len(GROUPS), len(ra)), dtype=np.int64)
+    _score(f, ra, rb, weights=start, levels=rlevels)
+    u_fixed = []
+    for g, names in enumerate(GROUPS.values()):
+        uu = np.array([(rlevels[g] == i + 1).sum() for i in range(len(names))]) + 0.5
+        u_fixed.append(uu / uu.sum())
+    # first E step: the posterior of each pattern under the starting weights
+    post = np.bincount(inverse, weights=prob0) / counts
+    m: list[np.ndarray] = []
+    u: list[np.ndarray] = []
+    lam = 0.5
+    for step in range(iterations + 1):
+        if step:
+            log_m = np.zeros(len(patterns))
+            log_u = np.zeros(len(patterns))
+            for g in range(len(GROUPS)):
+                present = pat[g] > 0
+                idx = pat[g][present] - 1
+                log_m[present] += np.log(m[g][idx])
+                log_u[present] += np.log(u[g][idx])
+            odds = np.exp(np.clip(np.log(lam) - np.log1p(-lam) + log_m - log_u, -700, 700))
+            post = odds / (1 + odds)
+        wm, wu = counts * post, counts * (1 - post)
+        lam = float(np.clip(wm.sum() / counts.sum(), 1e-9, 0.999))
+        m, u = [], []
+        for g, names in enumerate(GROUPS.values()):
+            mm = np.array([wm[pat[g] == i + 1].sum() for i in range(len(names))]) + 0.5
+            m.append(mm / mm.sum())
+        u = u_fixed
+    out = dict(start)
+    for g, names in enumerate(GROUPS.values()):
+        for i, nm in enumerate(names):
+            out[nm] = float(np.clip(np.log2(m[g][i] / u[g][i]), -20, 20))
+    out["prior"] = float(np.log2(lam / (1 - lam)))
+    return out
+
+
 def find_duplicates(
     records: Sequence[MatchRecord],
     threshold: float = POSSIBLE,
     window: int = WINDOW,
     term_frequencies: bool = True,
+    weights: dict[str, float] | None = None,
 ) -> list[Pair]:
     """Every pair of records scoring at least ``threshold``, best first.
 
@@ -843,7 +1006,7 @@ def find_duplicates(
     a, b = candidate_pairs(f, window)
     if not len(a):
         return []
-    prob, bits = _score(f, a, b, _frame_frequencies(f) if term_frequencies else None)
+    prob, bits = _score(f, a, b, _frame_frequencies(f) if term_frequencies else None, weights)
     return _pairs(f, a, b, prob, bits, threshold)
 
 

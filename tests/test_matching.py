@@ -11,6 +11,7 @@ from redes.registry.matching import (
     address_key,
     blocking_keys,
     candidates_for,
+    estimate_weights,
     find_duplicates,
     given_keys,
     name_frequencies,
@@ -260,3 +261,15 @@ def test_synthetic_population_quality_and_consistency():
     p = pairs[0]
     incremental = {q.id_b: q.score for q in candidates_for(by_id[p.id_a], index, threshold=0.0)}
     assert p.id_b in incremental
+
+
+def test_estimate_weights_learns_from_the_data():
+    pop = generate_population(3000, seed=12, dup_rate=0.05)
+    weights = estimate_weights(pop.records)
+    assert set(weights) >= {"prior", "given_exact", "birth_date_exact"}
+    # agreement is evidence for a match, disagreement against it
+    assert weights["given_exact"] > 0 > weights["given_differs"]
+    assert weights["birth_date_exact"] > 0 > weights["birth_date_differs"]
+    pairs = find_duplicates(pop.records, weights=weights)
+    found = {(min(p.id_a, p.id_b), max(p.id_a, p.id_b)) for p in pairs}
+    assert len(found & pop.true_pairs) / len(pop.true_pairs) >= 0.8

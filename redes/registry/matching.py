@@ -65,6 +65,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.utils.translation import gettext_lazy as _
 from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cpdist
 
@@ -136,6 +137,41 @@ WEIGHTS = {
     "address_differs": -1.0,
     "phone_exact": 1.5,
     "phone_differs": -0.5,
+}
+
+
+#: a human label for each reason code (for the review queue)
+REASON_LABELS = {
+    "curp_exact": _("Same CURP"),
+    "curp_same_valid": _("Same valid CURP"),
+    "curp_check_digit": _("CURP equal except the check digit"),
+    "curp_typo": _("CURP differs in one character"),
+    "curp_differs": _("Different CURP"),
+    "given_exact": _("Same given name"),
+    "given_similar": _("Similar given name (a typo)"),
+    "given_partial": _("One given name is part of the other"),
+    "given_close": _("Given names look alike"),
+    "given_differs": _("Different given name"),
+    "surnames_exact": _("Same surnames"),
+    "surnames_similar": _("Similar surnames"),
+    "surnames_swapped": _("Surnames swapped"),
+    "second_surname_missing": _("Second surname missing on one record"),
+    "second_surname_differs": _("Only one surname in common"),
+    "surnames_differ": _("Different surnames"),
+    "birth_date_exact": _("Same birth date"),
+    "birth_day_month_swapped": _("Birth day and month swapped"),
+    "birth_date_similar": _("Birth dates differ in one part"),
+    "birth_year_close": _("Age matches the birth year (± 1)"),
+    "birth_date_differs": _("Different birth date"),
+    "birth_year_differs": _("Birth years far apart"),
+    "sex_same": _("Same sex"),
+    "sex_differs": _("Different sex"),
+    "address_exact": _("Same address"),
+    "address_similar": _("Similar address"),
+    "address_differs": _("Different address"),
+    "phone_exact": _("Same phone"),
+    "phone_differs": _("Different phone"),
+    "same_household": _("Same household"),
 }
 
 
@@ -976,7 +1012,7 @@ def estimate_weights(
                 log_u[present] += np.log(u[g][idx])
             odds = np.exp(np.clip(np.log(lam) - np.log1p(-lam) + log_m - log_u, -700, 700))
             post = odds / (1 + odds)
-        wm, wu = counts * post, counts * (1 - post)
+        wm = counts * post
         lam = float(np.clip(wm.sum() / counts.sum(), 1e-9, 0.999))
         m, u = [], []
         for g, names in enumerate(GROUPS.values()):

@@ -15,7 +15,7 @@ import datetime as dt
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -32,7 +32,6 @@ from redes.territories.models import Municipality, Node
 
 from . import queries, services, vulnerability
 from .models import (
-    BlockCounts,
     Consent,
     DataRequest,
     DuplicateCandidate,
@@ -815,7 +814,7 @@ def put_policy(request, uuid: str, payload: PolicyIn):
 
 # --- per-block counts -----------------------------------------------------------------------------------------
 
-_COUNT_FIELDS = ("households", "persons", "priority_households", "visited_households")
+_COUNT_FIELDS = queries.COUNT_FIELDS
 
 
 @router.get(
@@ -829,15 +828,8 @@ def get_counts(request, uuid: str):
     user = user_of(request)
     node = find_node(request, uuid)
     scoping.require(user, Perm.VIEW_AGGREGATES, node)
-    sums = {f: Sum(f) for f in _COUNT_FIELDS}
-    qs = _subtree(BlockCounts.objects.all(), node)
-    total = qs.aggregate(**sums)
+    total, per_child = queries.registry_counts(node)
     children = list(node.children.order_by("code"))
-    per_child: dict[int, dict] = {}
-    if children:
-        key = f"node__a{node.depth + 1}"
-        for row in qs.values(key).annotate(**sums):
-            per_child[row[key]] = row
     return {
         **{f: total[f] or 0 for f in _COUNT_FIELDS},
         "node": node,

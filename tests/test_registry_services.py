@@ -52,7 +52,7 @@ class RegistryServiceTests(RedesTestCase):
     def test_bad_postal_code_says_why(self):
         with self.assertRaises(ValidationError) as ctx:
             services.create_household(self.w.b11, postal_code="6605")
-        self.assertIn("5 digits", str(ctx.exception))
+        self.assertIn("“6605”", str(ctx.exception))
 
     def test_person_from_full_name_and_priority_explained(self):
         p = self.add(full_name="Rosa María de la Cruz Núñez", age=72, factors=["job_loss"])

@@ -8,7 +8,7 @@ Rows that carry an ``id`` already exist (a re-import matched them by external id
 batches, instead of being duplicated.
 
 What the services keep in step is kept here too, with the services' own functions: the name keys
-(``services._set_keys``), the address key (``text.address_key``), ``members_count``, the household priority
+(``services.set_keys``), the address key (``text.address_key``), ``members_count``, the household priority
 and its explanation (``vulnerability.score`` with the municipality's weights, ``services.policy_for``), and the
 per-block counts (``BlockCounts``): incremented for the blocks touched by a small insert-only call, rebuilt
 for the municipality (``services.recount``) after updates or a large call.
@@ -81,7 +81,7 @@ class PersonRow:
     factors: Sequence[str] = field(default_factory=list)
     #: The id of an existing person to update (re-import); ``None`` for a new one.
     id: int | None = None
-    #: Search keys, filled by ``write`` (``services._set_keys``).
+    #: Search keys, filled by ``write`` (``services.set_keys``).
     given_key: str = ""
     given2_key: str = ""
     surname1_key: str = ""
@@ -213,7 +213,7 @@ def write(
             names = (p.given_name, p.surname1, p.surname2)
             found = keys.get(names)
             if found is None:  # the services' own key logic, once per distinct name
-                services._set_keys(p)
+                services.set_keys(p)
                 found = keys[names] = (p.given_key, p.given2_key, p.surname1_key, p.surname2_key)
             else:
                 p.given_key, p.given2_key, p.surname1_key, p.surname2_key = found
@@ -420,7 +420,7 @@ def _rescore(municipality_id: int, household_ids: set[int], weights: dict, today
         for row in Person.objects.filter(household_id__in=chunk, status=RecordStatus.ACTIVE).values_list(
             "household_id", "factors", "birth_date", "birth_year", "sensitive_data"
         ):
-            sensitive = services._sensitive_factors(SimpleNamespace(sensitive_data=row[4]))
+            sensitive = services.sensitive_factors(SimpleNamespace(sensitive_data=row[4]))
             groups[row[0]].append(
                 vulnerability.Member(
                     tuple(row[1] or ()), sensitive, vulnerability.age_on(row[2], row[3], today)

@@ -23,7 +23,7 @@ Rules:
   STRtree bulk query over the leaf blocks' GeoJSON); a row without coordinates goes to the block named in the
   block code column; else to the block of an existing household at the same address; else the row is an
   error, as is a point or a block outside the import's territory.
-- Validation reuses the services' rules (``services._clean_person_data``: CURP structure and check digit,
+- Validation reuses the services' rules (``services.clean_person_data``: CURP structure and check digit,
   phones, dates, sex, relation, factors; postal codes and coordinates), with the row number as in the file
   (the header is row 1), the column's name as in the file, and the reason.
 - Modes: ``valid_rows`` writes the valid rows and reports the others; ``all_or_nothing`` writes nothing unless
@@ -776,12 +776,12 @@ class _Validator:
             "block": block,
         }
         try:
-            data["postal_code"] = services._clean_postal_code(cp)
+            data["postal_code"] = services.clean_postal_code(cp)
         except ValidationError as exc:
             errors.append(("postal_code", " ".join(exc.messages)))
             data["postal_code"] = ""
         try:
-            data["lat"], data["lon"] = services._clean_coordinates(_coordinate(lat), _coordinate(lon))
+            data["lat"], data["lon"] = services.clean_coordinates(_coordinate(lat), _coordinate(lon))
         except ValidationError as exc:
             errors.append(("lat" if lat else "lon", " ".join(exc.messages)))
             data["lat"] = data["lon"] = None
@@ -907,7 +907,7 @@ class _Validator:
             except ValidationError as exc:
                 errors.append(("person_phone", " ".join(exc.messages)))
         try:
-            cleaned = services._clean_person_data(data, self.today)
+            cleaned = services.clean_person_data(data, self.today)
             cleaned.update(checked)
             if valid_curp:
                 cleaned["curp"] = valid_curp

@@ -229,7 +229,7 @@ def _check_block(node: Node) -> None:
         )
 
 
-def _clean_coordinates(lat, lon) -> tuple[float | None, float | None]:
+def clean_coordinates(lat, lon) -> tuple[float | None, float | None]:
     if lat in (None, "") and lon in (None, ""):
         return None, None
     try:
@@ -241,7 +241,7 @@ def _clean_coordinates(lat, lon) -> tuple[float | None, float | None]:
     return lat, lon
 
 
-def _clean_postal_code(value: str) -> str:
+def clean_postal_code(value: str) -> str:
     value = (value or "").strip()
     if value and (not value.isdigit() or len(value) != 5):
         raise ValidationError(
@@ -294,14 +294,14 @@ def _apply_household_fields(household: Household, data: dict) -> dict:
         if field in ("lat", "lon"):
             continue
         if field == "postal_code":
-            value = _clean_postal_code(value)
+            value = clean_postal_code(value)
         elif isinstance(value, str):
             value = value.strip()
         if getattr(household, field) != value:
             changes[field] = True
             setattr(household, field, value)
     if "lat" in data or "lon" in data:
-        lat, lon = _clean_coordinates(data.get("lat", household.lat), data.get("lon", household.lon))
+        lat, lon = clean_coordinates(data.get("lat", household.lat), data.get("lon", household.lon))
         if (lat, lon) != (household.lat, household.lon):
             household.lat, household.lon = lat, lon
             changes["location"] = True
@@ -385,7 +385,11 @@ def record_visit(household: Household, outcome: str, *, actor=None, note: str = 
 # --------------------------------------------------------------------------------------------------- persons
 
 
-def _clean_person_data(data: dict, today: dt.date, current: Person | None = None) -> dict:
+_SEXES = frozenset([None, *Sex.values])
+_RELATIONS = frozenset([None, "", *Relation.values])
+
+
+def clean_person_data(data: dict, today: dt.date, current: Person | None = None) -> dict:
     """Validate and normalise person fields; raises one ValidationError with a message per field."""
     from redes.core.curp import normalize_curp, parse_curp
 
@@ -424,9 +428,9 @@ def _clean_person_data(data: dict, today: dt.date, current: Person | None = None
             errors.setdefault("phone", []).extend(exc.messages)
     elif "phone" in out:
         out["phone"] = ""
-    if out.get("sex") not in (None, *Sex.values):
+    if out.get("sex") not in _SEXES:
         errors.setdefault("sex", []).append(_("Sex must be M (woman), H (man), X (non-binary) or empty."))
-    if out.get("relation") not in (None, "", *Relation.values):
+    if out.get("relation") not in _RELATIONS:
         errors.setdefault("relation", []).append(_("Unknown relation “%(r)s”.") % {"r": out["relation"]})
     if "factors" in out:
         factors = list(dict.fromkeys(out["factors"] or []))
@@ -475,7 +479,7 @@ def _clean_person_data(data: dict, today: dt.date, current: Person | None = None
     return out
 
 
-def _set_keys(person: Person) -> None:
+def set_keys(person: Person) -> None:
     person.given_key = fold(person.given_name)[:100]
     person.given2_key = person.given_key.partition(" ")[2]
     person.surname1_key = fold(person.surname1)[:100]
@@ -487,7 +491,7 @@ def add_person(household: Household, *, actor=None, check_duplicates: bool = Tru
     unknown = set(data) - set(PERSON_FIELDS)
     if unknown:
         raise ValidationError(_("Unknown person fields: %(f)s.") % {"f": ", ".join(sorted(unknown))})
-    cleaned = _clean_person_data(data, timezone.localdate())
+    cleaned = clean_person_data(data, timezone.localdate())
     with transaction.atomic():
         household = Household.objects.select_for_update().get(pk=household.pk)
         if household.status != RecordStatus.ACTIVE:
@@ -502,7 +506,7 @@ def add_person(household: Household, *, actor=None, check_duplicates: bool = Tru
             setattr(person, key, value)
         if not person.relation and not household.members.exists():
             person.relation = Relation.HEAD
-        _set_keys(person)
+        set_keys(person)
         person.save()
         with _CountsGuard(household):
             household.members_count = household.members.filter(status=RecordStatus.ACTIVE).count()
@@ -525,13 +529,13 @@ def update_person(person: Person, *, actor=None, **data) -> Person:
         raise ValidationError(_("Unknown person fields: %(f)s.") % {"f": ", ".join(sorted(unknown))})
     with transaction.atomic():
         person = Person.objects.select_for_update().get(pk=person.pk)
-        cleaned = _clean_person_data(data, timezone.localdate(), current=person)
+        cleaned = clean_person_data(data, timezone.localdate(), current=person)
         if person.status != RecordStatus.ACTIVE:
             raise ValidationError(_("Only active records can be edited."))
         changed = sorted(k for k, v in cleaned.items() if getattr(person, k) != v)
         for key, value in cleaned.items():
             setattr(person, key, value)
-        _set_keys(person)
+        set_keys(person)
         person.save()
         household = Household.objects.select_for_update().get(pk=person.household_id)
         with _CountsGuard(household):
@@ -554,7 +558,7 @@ def update_person(person: Person, *, actor=None, **data) -> Person:
 # ----------------------------------------------------------------------------------------------- priority
 
 
-def _sensitive_factors(person: Person) -> tuple[str, ...]:
+def sensitive_factors(person: Person) -> tuple[str, ...]:
     """System read for scoring only (never shown, never leaves this module)."""
     if not person.sensitive_data:
         return ()
@@ -572,7 +576,7 @@ def _score_household(household: Household, weights: dict | None = None, today: d
     members = [
         vulnerability.Member(
             tuple(p.factors or ()),
-            _sensitive_factors(p),
+            sensitive_factors(p),
             vulnerability.age_on(p.birth_date, p.birth_year, today),
         )
         for p in household.members.filter(status=RecordStatus.ACTIVE)
@@ -934,7 +938,7 @@ def merge_persons(kept: Person, merged: Person, *, actor=None) -> Merge:
                 merged.sensitive_data,
                 merged.sensitive_updated_at,
             )
-        _set_keys(kept)
+        set_keys(kept)
         kept.save()
         merged.status, merged.merged_into, merged.sensitive_data = RecordStatus.MERGED, kept, ""
         merged.save(update_fields=["status", "merged_into", "sensitive_data", "updated_at"])
@@ -1018,7 +1022,7 @@ def open_data_request(
         unknown = set(changes) - set(PERSON_FIELDS)
         if not changes or unknown:
             raise ValidationError(_("Say which fields to correct and their correct values."))
-        _clean_person_data(dict(changes), timezone.localdate())
+        clean_person_data(dict(changes), timezone.localdate())
     when = when or timezone.now()
     with transaction.atomic():
         request = DataRequest.objects.create(

@@ -319,6 +319,7 @@ def report(result: dict) -> None:
         print(
             f"build: {b['persons']:,} persons in {b['households']:,} households, {b['registry_seconds']:.1f} s "
             f"({b['persons_per_s']:,.0f} persons/s; whole demo {b['demo_seconds']:.1f} s)"
+            + (f" [from the run of {b['from_run_of']}]" if "from_run_of" in b else "")
         )
     print(f"persons in the municipality: {result['persons_in_municipality']:,} (anchor measured at 10,000)")
     print()
@@ -375,7 +376,7 @@ def main() -> None:
         result["build"] = build(args)
     elif previous.exists():
         old = json.loads(previous.read_text())
-        if "build" in old:
+        if "build" in old and old["build"].get("persons", 0) >= args.persons:
             result["build"] = {**old["build"], "from_run_of": old.get("when")}
     analyze()
     with connection.cursor() as cursor:
@@ -421,13 +422,17 @@ def main() -> None:
         "search_slowest": explain(queries.search_persons(coordinator, slowest[0][0], municipality=aca)),
         "search_typical": explain(queries.search_persons(coordinator, "garcia maria", municipality=aca)),
     }
+    OUT_DIR.mkdir(exist_ok=True)
+    path = OUT_DIR / f"registry-lists-{args.db}.json"
+    path.write_text(json.dumps(result, indent=2, default=str))  # saved before the optional HTTP part
     if args.http:
-        result["http"] = http_timings(args, aca, coordinator, liaisons, qs_list)
+        try:
+            result["http"] = http_timings(args, aca, coordinator, liaisons, qs_list)
+        except Exception as exc:  # pages still being written by others must not lose the figures above
+            result["http"] = {"skipped": f"{type(exc).__name__}: {exc}"}
     report(result)
     for name, plan in result["plans"].items():
         print(f"plan — {name}:\n{plan}\n")
-    OUT_DIR.mkdir(exist_ok=True)
-    path = OUT_DIR / f"registry-lists-{args.db}.json"
     path.write_text(json.dumps(result, indent=2, default=str))
     print(f"wrote {path}")
 

@@ -332,6 +332,40 @@ class DemoRegistryTest(TestCase):
         self.assertIn(person, list(found))
 
 
+def _matches(person: Person, words: list[str]) -> bool:
+    keys = (person.surname1_key, person.surname2_key, person.given_key, person.given2_key)
+    return all(any(k.startswith(w) for k in keys) for w in words)
+
+
+class DemoSearchTest(TestCase):
+    """``queries.search_persons`` on the demo's 10,000 persons: every match, every word, in name order."""
+
+    @classmethod
+    def setUpTestData(cls):
+        build_demo(seed=4)
+        cls.coordinator = User.objects.get(username="coordinacion")
+        cls.everyone = list(Person.objects.filter(status="active"))
+
+    def test_it_finds_persons_matching_every_word_in_name_order(self):
+        for query, words in [
+            ("Hernández", ["hernandez"]),
+            ("maria", ["maria"]),
+            ("her", ["her"]),
+            ("josé luis", ["jose", "luis"]),
+            ("garcia maria", ["garcia", "maria"]),
+            ("De La Cruz", ["de la cruz"]),
+            ("lopez ana", ["lopez", "ana"]),
+        ]:
+            found = list(queries.search_persons(self.coordinator, query))
+            expected = [p for p in self.everyone if _matches(p, words)]
+            self.assertEqual(len(found), min(queries.SEARCH_LIMIT, len(expected)), query)
+            self.assertTrue(all(_matches(p, words) for p in found), query)
+            keys = [(p.surname1_key, p.surname2_key, p.given_key, p.pk) for p in found]
+            self.assertEqual(keys, sorted(keys), query)
+            if len(expected) <= queries.SEARCH_LIMIT:
+                self.assertEqual({p.pk for p in found}, {p.pk for p in expected}, query)
+
+
 class DemoCommandTest(TestCase):
     def test_it_builds_the_demo_and_lists_the_logins_without_serving(self):
         out = StringIO()

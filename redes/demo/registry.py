@@ -605,10 +605,21 @@ def _match_record(j: int, p: bulk.PersonRow, rows: Rows, addresses: dict[int, st
     )
 
 
+#: Above this many persons, the detector runs over the records of the known duplicates only (seconds, not minutes).
+FULL_DEDUPE_UP_TO = 200_000
+
+
 def _write_duplicates(municipality_id, rows: Rows, result: bulk.WriteResult, *, now) -> int:
-    """Run the duplicate detector over the whole municipality and queue every pair it finds for review."""
+    """Run the duplicate detector over the municipality and queue every pair it finds for review.
+
+    Up to ``FULL_DEDUPE_UP_TO`` persons it compares everyone (as an import does), so family members that look
+    alike show up too; above, only the records involved in the generated duplicates."""
     addresses: dict[int, str] = {}
-    pairs = find_duplicates([_match_record(j, p, rows, addresses) for j, p in enumerate(rows.persons)])
+    if len(rows.persons) <= FULL_DEDUPE_UP_TO:
+        chosen = range(len(rows.persons))
+    else:
+        chosen = sorted({j for pair in rows.true_pairs for j in pair})
+    pairs = find_duplicates([_match_record(j, rows.persons[j], rows, addresses) for j in chosen])
     adapt = _Adapt(DuplicateCandidate)
     data = []
     seen = set()

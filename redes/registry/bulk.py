@@ -30,7 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from redes.audit.services import record
-from redes.core.db import adapt_datetime, adapt_uuid, copy_rows, lock_tree, reserve_ids
+from redes.core.db import adapt_datetime, copy_rows, lock_tree, reserve_ids
 
 from . import services, vulnerability
 from .models import BlockCounts, Household, Person, Phone, RecordStatus, Relation
@@ -127,6 +127,33 @@ _PHONE_COLUMNS = ("id", "household_id", "municipality_id", "number", "whatsapp",
 _KEEP_WHEN_BLANK = frozenset({"relation"})
 
 
+def fill_keys(persons: Sequence[PersonRow]) -> None:
+    """Set the search keys of each person with the services' own logic (``services.set_keys``), called once per
+    distinct given name and once per distinct surname (names repeat a lot in a population)."""
+    given_keys: dict[str, tuple[str, str]] = {}
+    surname_keys: dict[str, str] = {}
+    probe = SimpleNamespace(given_name="", surname1="", surname2="")
+    for p in persons:
+        given = given_keys.get(p.given_name)
+        if given is None:
+            probe.given_name, probe.surname1 = p.given_name, ""
+            services.set_keys(probe)
+            given = given_keys[p.given_name] = (probe.given_key, probe.given2_key)
+        p.given_key, p.given2_key = given
+        key = surname_keys.get(p.surname1)
+        if key is None:
+            probe.given_name, probe.surname1 = "", p.surname1
+            services.set_keys(probe)
+            key = surname_keys[p.surname1] = probe.surname1_key
+        p.surname1_key = key
+        key = surname_keys.get(p.surname2)
+        if key is None:
+            probe.given_name, probe.surname1 = "", p.surname2
+            services.set_keys(probe)
+            key = surname_keys[p.surname2] = probe.surname1_key
+        p.surname2_key = key
+
+
 def _uuid4s(count: int):
     """``count`` random (version 4) UUIDs from one read of the system's randomness."""
     data = os.urandom(16 * count)
@@ -169,12 +196,16 @@ def write(
     batch: int = 20000,
     progress: Callable[[int], None] | None = None,
     action: str = "registry.household.bulk_write",
+    address_keys: Sequence[str] | None = None,
+    keys_filled: bool = False,
 ) -> WriteResult:
     """Write households and their persons in one transaction (all or nothing); see the module docstring.
 
     Households with ``id`` set are updated (address, block, phones replaced); persons with ``id`` set are
     updated (and moved to their row's household). ``progress`` is called with the number of rows (households +
-    persons) written after each batch. Returns the ids of every row passed in, in order.
+    persons) written after each batch. Returns the ids of every row passed in, in order. ``address_keys`` (one
+    per household, ``text.address_key``) and ``keys_filled`` (``fill_keys`` already ran on ``persons``) let a
+    caller that computed them already skip that work.
     """
     municipality_id = getattr(municipality_id, "pk", municipality_id)
     now = timezone.now()
@@ -207,17 +238,20 @@ def write(
         for i, pk in zip(new_h, reserve_ids(Household, len(new_h)), strict=True):
             household_ids[i] = pk
         members: dict[int, list[PersonRow]] = defaultdict(list)
-        keys: dict[tuple[str, str, str], tuple[str, str, str, str]] = {}
         for p in persons:
             members[p.household].append(p)
-            names = (p.given_name, p.surname1, p.surname2)
-            found = keys.get(names)
-            if found is None:  # the services' own key logic, once per distinct name
-                services.set_keys(p)
-                found = keys[names] = (p.given_key, p.given2_key, p.surname1_key, p.surname2_key)
-            else:
-                p.given_key, p.given2_key, p.surname1_key, p.surname2_key = found
+        if not keys_filled:
+            fill_keys(persons)
         uuids = _uuid4s(len(households) + len(persons))
+        db_uuids = uuids if postgres else (u.hex for u in uuids)
+        json_of: dict[tuple, str] = {}
+
+        def factors_json(factors) -> str:
+            key = tuple(factors or ())
+            found = json_of.get(key)
+            if found is None:
+                found = json_of[key] = json.dumps(list(key))
+            return found
 
         def members_of(i):
             return [
@@ -228,6 +262,8 @@ def write(
             ]
 
         deltas: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        if address_keys is None:
+            address_keys = [address_key(h.street, h.ext_number, h.postal_code) for h in households]
         rows = []
         for i in new_h:
             h = households[i]
@@ -235,9 +271,9 @@ def write(
             score, explanation = vulnerability.score(group, weights) if group else (0, [])
             rows.append(
                 (
-                    household_ids[i], adapt_uuid(next(uuids), Household), municipality_id, h.node_id,
+                    household_ids[i], next(db_uuids), municipality_id, h.node_id,
                     h.external_id, h.street, h.ext_number, h.int_number, h.colonia, h.postal_code, h.reference,
-                    address_key(h.street, h.ext_number, h.postal_code), h.lat, h.lon, h.preferred_channel,
+                    address_keys[i], h.lat, h.lon, h.preferred_channel,
                     len(group), score, json.dumps(explanation), db_dt(h.last_visit_at), RecordStatus.ACTIVE.value,
                     created_db, now_db, user_id,
                 )
@@ -266,14 +302,14 @@ def write(
                         h.colonia,
                         h.postal_code,
                         h.reference,
-                        address_key(h.street, h.ext_number, h.postal_code),
+                        address_keys[i],
                         h.lat,
                         h.lon,
                         h.preferred_channel,
                         now_db,
                         h.id,
                     )
-                    for h in (households[i] for i in old_h)
+                    for i, h in ((i, households[i]) for i in old_h)
                 ],  # fmt: skip
                 batch,
             )
@@ -312,10 +348,10 @@ def write(
                 heads.add(p.household)
             rows.append(
                 (
-                    person_ids[j], adapt_uuid(next(uuids), Person), municipality_id, household_ids[p.household],
+                    person_ids[j], next(db_uuids), municipality_id, household_ids[p.household],
                     node_of[p.household], p.external_id, p.full_name, p.given_name, p.surname1, p.surname2,
                     db_date(p.birth_date), p.birth_year, p.age_stated, p.sex, p.curp, p.phone, relation,
-                    json.dumps(list(p.factors or ())), "", p.given_key, p.given2_key, p.surname1_key,
+                    factors_json(p.factors), "", p.given_key, p.given2_key, p.surname1_key,
                     p.surname2_key, RecordStatus.ACTIVE.value, created_db, now_db, user_id,
                 )
             )  # fmt: skip
@@ -346,7 +382,7 @@ def write(
                         p.curp,
                         p.phone,
                         p.relation,
-                        json.dumps(list(p.factors or ())),
+                        factors_json(p.factors),
                         p.given_key,
                         p.given2_key,
                         p.surname1_key,

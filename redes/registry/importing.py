@@ -50,11 +50,12 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -63,12 +64,13 @@ from redes.accounts import scoping
 from redes.accounts.roles import Perm
 from redes.audit.services import record, record_denied
 from redes.core.curp import STATE_CODES, curp_check_digit
+from redes.core.db import adapt_datetime, copy_rows, lock_tree, reserve_ids
 from redes.core.phones import normalize_phone
 from redes.territories.models import Municipality, Node, NodeKind
 
-from . import bulk, services, vulnerability
+from . import bulk, dedupe, services, vulnerability
 from .models import DuplicateCandidate, Household, ImportJob, Person, RecordStatus, Relation
-from .text import address_key, fold
+from .text import address_key, fold, split_full_name
 
 #: Errors kept in ``ImportJob.report`` (all of them go to the errors CSV).
 MAX_REPORTED_ERRORS = 200
@@ -199,6 +201,27 @@ _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y")
 _COORD = re.compile(r"^-?\d+(?:[.,]\d+)?$")
 
 
+#: The person columns ``_Validator.person_fast`` reads, in its order.
+_PERSON_FAST_FIELDS = (
+    "full_name", "given_name", "surname1", "surname2", "birth_date", "age", "sex", "curp", "person_phone",
+    "relation", "factors", "person_id",
+)  # fmt: skip
+
+
+def _factor_codes(raw: str) -> tuple[str, ...] | None:
+    """The declared factor codes of a cell (in order, once each), or None when a part is unknown."""
+    codes = []
+    for part in re.split(r"[,;|/]", raw):
+        part = fold(part)
+        if not part:
+            continue
+        code = _FACTORS.get(part) or _FACTORS.get(part.replace(" ", "_"))
+        if code is None or code not in vulnerability.DECLARED:
+            return None
+        codes.append(code)
+    return tuple(dict.fromkeys(codes))
+
+
 class ImportFileError(ValidationError):
     """The file itself cannot be read (format, encoding, size, columns)."""
 
@@ -322,7 +345,8 @@ def iter_rows(job: ImportJob) -> Iterator[tuple[int, list[str]]]:
         number = 0
         for cells in reader:
             number = reader.line_num if number == 0 else number + 1
-            if any(c.strip() for c in cells):
+            joined = "".join(cells)
+            if joined and not joined.isspace():
                 yield number, cells
 
 
@@ -734,8 +758,30 @@ class _Validator:
             for c in ("household_id", "street", "ext_number", "int_number", "colonia", "postal_code", "reference",
                       "block", "lat", "lon", "phone", "mobile", "whatsapp", "preferred_channel")
         ]  # fmt: skip
-        self._household_cache: dict[tuple, tuple[dict, list]] = {}
+        self._household_cache: dict[tuple, tuple[dict, list, tuple | None, bool]] = {}
         self._phones: dict[str, str | ValidationError] = {}
+        # Rows are padded to ``width + 1`` cells (``pad``): a field without a column reads the last, blank cell.
+        self.width = len(headers)
+        self._household_get = itemgetter(*(self.width if i is None else i for i in self.household_columns))
+        self._person_get = itemgetter(*(self.columns.get(c, self.width) for c in _PERSON_FAST_FIELDS))
+        self.today_year = self.today.year
+        # Per distinct value: the cleaned value, or None when the row must take the checked (slow) path.
+        self._spaces: dict[str, str] = {}
+        self._splits: dict[str, tuple[str, str, str]] = {}
+        self._codes: dict[tuple[str, str], str | None] = {}
+        self._factor_cache: dict[str, tuple[str, ...] | None] = {}
+        self._ages: dict[str, int | None] = {}
+        self._births: dict[str, dt.date | None] = {}
+        self._curps: dict[str, tuple[str, dt.date] | None] = {}
+        self._person_phones: dict[str, str | None] = {}
+
+    def pad(self, cells: list[str]) -> list[str]:
+        """The row with at least ``width + 1`` cells, the last blank (in place)."""
+        short = self.width - len(cells)
+        if short > 0:
+            cells.extend([""] * short)
+        cells.append("")
+        return cells
 
     def col(self, code: str) -> str:
         return self.header_of.get(code, code)
@@ -755,13 +801,13 @@ class _Validator:
             return normalize_phone(raw)  # raises, with the message naming the number as written
         return found[:-7] + last7 if last7 else found
 
-    def household(self, cells: list[str]) -> tuple[dict, list[tuple[str, str]]]:
-        raw = tuple(
-            cells[i].strip() if i is not None and i < len(cells) else "" for i in self.household_columns
-        )
-        cached = self._household_cache.get(raw)
+    def household(self, cells: list[str]) -> tuple[dict, list[tuple[str, str]], tuple | None, bool]:
+        """``(data, errors, grouping key or None for "a household of its own", placeable)`` of a padded row."""
+        key = self._household_get(cells)
+        cached = self._household_cache.get(key)
         if cached is not None:
             return cached
+        raw = tuple(v.strip() for v in key)
         hid, street, ext, inner, colonia, cp, reference, block, lat, lon, phone, mobile, whatsapp, channel = (
             raw
         )
@@ -822,10 +868,132 @@ class _Validator:
             data["preferred_channel"] = "voice"
         else:
             data["preferred_channel"] = "visit"
-        result = (data, errors)
-        if len(self._household_cache) < 200000:
-            self._household_cache[raw] = result
+        if data["external_id"]:
+            group = ("id", data["external_id"])
+        elif data["street"] or data["ext_number"]:
+            group = (
+                "address",
+                address_key(data["street"], data["ext_number"], data["postal_code"]),
+                fold(data["int_number"]),
+                data["block"],
+                data["lat"],
+                data["lon"],
+            )
+        else:
+            group = None
+        placeable = not (data["lat"] is None and not data["block"] and not data["street"])
+        result = (data, errors, group, placeable)
+        if len(self._household_cache) < 500000:
+            self._household_cache[key] = result
         return result
+
+    def _space(self, value: str) -> str:
+        found = self._spaces.get(value)
+        if found is None:
+            found = " ".join(value.split())
+            if len(self._spaces) < 500000:
+                self._spaces[value] = found
+        return found
+
+    def _code(self, table: dict, raw: str) -> str | None:
+        found = self._codes.get((id(table), raw), "?")
+        if found == "?":
+            found = table.get(fold(raw.strip()))
+            self._codes[(id(table), raw)] = found
+        return found
+
+    def person_fast(self, cells: list[str]) -> tuple | None:
+        """The ``PersonRow`` fields (after ``household``) of a padded row whose every value is valid, with the
+        same cleaned values as ``person`` (names as ``services.clean_person_data`` writes them, CURP through
+        ``fast_curp``…); None when any value needs checking with its message (the caller uses ``person``).
+        Each distinct value is checked once (column values repeat a lot: dates, ages, codes)."""
+        full, given, s1, s2, birth, age, sex, curp, phone, relation, factors, pid = self._person_get(cells)
+        space = self._space
+        full, given, s1, s2 = space(full), space(given), space(s1), space(s2)
+        if not given and not s1 and full:
+            split = self._splits.get(full)
+            if split is None:
+                split = self._splits[full] = split_full_name(full)
+            given, s1, s2 = split
+        if not full:
+            full = " ".join(p for p in (given, s1, s2) if p)
+            if not full:
+                return None
+        birth_date = birth_year = None
+        age_stated = False
+        if birth:
+            birth_date = self._births.get(birth, False)
+            if birth_date is False:
+                try:
+                    birth_date = _parse_date(birth.strip())
+                    if birth_date > self.today or birth_date.year < self.today_year - 120:
+                        birth_date = None
+                except ValueError:
+                    birth_date = None
+                self._births[birth] = birth_date
+            if birth_date is None:
+                return None
+            birth_year = birth_date.year
+        if age:
+            years = self._ages.get(age, False)
+            if years is False:
+                try:
+                    years = int(age.strip())
+                    if not 0 <= years <= 120:
+                        years = None
+                except ValueError:
+                    years = None
+                self._ages[age] = years
+            if years is None:
+                return None
+            if birth_date is None:
+                birth_year, age_stated = self.today_year - years, True
+        sex_code = ""
+        if sex:
+            sex_code = self._code(_SEXES, sex)
+            if sex_code is None:
+                return None
+        relation_code = ""
+        if relation:
+            relation_code = self._code(_RELATIONS, relation)
+            if relation_code is None:
+                return None
+        codes: tuple[str, ...] = ()
+        if factors:
+            codes = self._factor_cache.get(factors, ())
+            if codes == ():
+                codes = self._factor_cache[factors] = _factor_codes(factors)
+            if codes is None:
+                return None
+        valid_curp = ""
+        if curp:
+            found = self._curps.get(curp)
+            if found is None:
+                value = fast_curp(curp)
+                if not value:
+                    return None
+                found = (value, curp_birth_date(value))
+                if len(self._curps) < 200000:
+                    self._curps[curp] = found
+            valid_curp = found[0]
+            if birth_date is not None and birth_date != found[1]:
+                return None
+            if not sex_code:
+                sex_code = valid_curp[10]
+        number = ""
+        if phone:
+            number = self._person_phones.get(phone)
+            if number is None:
+                try:
+                    number = self.phone(phone.strip())
+                except ValidationError:
+                    return None
+                if len(self._person_phones) < 200000:
+                    self._person_phones[phone] = number
+        return (
+            " ".join(pid.strip()[:64].split()), full[:200], given[:100], s1[:100], s2[:100], birth_date,
+            birth_year, age_stated, sex_code, valid_curp, number, relation_code, codes,
+        )  # fmt: skip
 
     def person(self, cells: list[str]) -> tuple[dict, list[tuple[str, str]]]:
         def get(code):
@@ -959,45 +1127,48 @@ def analyse(
     groups: dict[tuple, int] = {}
     pending_points: list[int] = []
     by_address: dict[str, int] | None = None
+    households = result.households
+    persons = result.persons
+    household_of = validator.household
+    person_fast = validator.person_fast
+    pad = validator.pad
+    person_row = bulk.PersonRow
+    unplaced = _("The row has no coordinates, no block code and no address: it cannot be placed on a block.")
+    total = 0
     try:
         for number, cells in rows:
-            result.total += 1
-            hdata, herrors = validator.household(cells)
-            pdata, perrors = validator.person(cells)
-            row_errors = [RowError(number, col(c), m) for c, m in (*herrors, *perrors)]
-            if hdata["lat"] is None and not hdata["block"] and not hdata["street"]:
-                row_errors.append(
-                    RowError(
-                        number,
-                        col("block"),
-                        _(
-                            "The row has no coordinates, no block code and no address: it cannot be placed on a block."
-                        ),
-                    )
-                )
-            if keep_cleaned and len(result.cleaned) < keep_cleaned:
-                result.cleaned[number] = {**{k: v for k, v in hdata.items() if k != "phones"},
-                                          "phones": [p[0] for p in hdata["phones"]], **pdata}  # fmt: skip
-            if row_errors:
-                result.errors.extend(row_errors)
-                result.invalid_rows.add(number)
-                continue
-            if hdata["external_id"]:
-                key = ("id", hdata["external_id"])
-            elif hdata["street"] or hdata["ext_number"]:
-                key = (
-                    "address",
-                    address_key(hdata["street"], hdata["ext_number"], hdata["postal_code"]),
-                    fold(hdata["int_number"]),
-                    hdata["block"],
-                    hdata["lat"],
-                    hdata["lon"],
-                )
-            else:
+            total += 1
+            pad(cells)
+            hdata, herrors, key, placeable = household_of(cells)
+            fields = None
+            if not herrors and placeable and not (keep_cleaned and len(result.cleaned) < keep_cleaned):
+                fields = person_fast(cells)
+            if fields is None:  # a value to check with its message, or a preview row: the checked path
+                pdata, perrors = validator.person(cells)
+                row_errors = [RowError(number, col(c), m) for c, m in (*herrors, *perrors)]
+                if not placeable:
+                    row_errors.append(RowError(number, col("block"), unplaced))
+                if keep_cleaned and len(result.cleaned) < keep_cleaned:
+                    result.cleaned[number] = {**{k: v for k, v in hdata.items() if k != "phones"},
+                                              "phones": [p[0] for p in hdata["phones"]], **pdata}  # fmt: skip
+                if row_errors:
+                    result.errors.extend(row_errors)
+                    result.invalid_rows.add(number)
+                    if total % PROGRESS_EVERY == 0 and progress:
+                        progress("validate", total, 0)
+                    continue
+                pdata.pop("age", None)
+                f = _person_fields(pdata)
+                fields = (
+                    f["external_id"], f["full_name"], f["given_name"], f["surname1"], f["surname2"],
+                    f["birth_date"], f["birth_year"], f["age_stated"], f["sex"], f["curp"], f["phone"],
+                    f["relation"], f["factors"],
+                )  # fmt: skip
+            if key is None:
                 key = ("row", number)
             index = groups.get(key)
             if index is None:
-                index = groups[key] = len(result.households)
+                index = groups[key] = len(households)
                 household = _Household(
                     key=key,
                     row=bulk.HouseholdRow(
@@ -1017,21 +1188,21 @@ def analyse(
                     block_code=hdata["block"],
                     first_row=number,
                 )
-                result.households.append(household)
+                households.append(household)
                 if household.row.lat is not None:
                     pending_points.append(index)
-            household = result.households[index]
-            household.rows.append(number)
-            pdata.pop("age", None)
-            result.persons.append((number, index, bulk.PersonRow(household=index, **_person_fields(pdata))))
-            if progress and result.total % PROGRESS_EVERY == 0:
-                progress("validate", result.total, 0)
+            households[index].rows.append(number)
+            persons.append((number, index, person_row(index, *fields)))
+            if total % PROGRESS_EVERY == 0 and progress:
+                progress("validate", total, 0)
     except UnicodeDecodeError as exc:
         raise ImportFileError(
             _("The file is not in the encoding detected (%(enc)s).") % {"enc": job.encoding}
         ) from exc
     except csv.Error as exc:
         raise ImportFileError(_("The CSV file is malformed: %(reason)s.") % {"reason": str(exc)}) from exc
+    finally:
+        result.total = total
     if progress:
         progress("validate", result.total, result.total)
 
@@ -1257,28 +1428,41 @@ def _run(job: ImportJob, progress) -> ImportJob:
                 changes={"rows": analysis.total, "invalid": job.invalid_rows},
             )
             return job
-        _progress_to_db(job.pk, "writing", analysis.total, analysis.total)
+        _progress_to_db(job.pk, "writing", 0, analysis.total)
         households, persons = _match_existing(job, analysis)
+        bulk.fill_keys(persons)
+        addresses = [address_key(h.street, h.ext_number, h.postal_code) for h in households]
         written = [0]
         total = len(households) + len(persons)
+        side = _SideProgress(job.pk)
 
         def write_progress(n):
             written[0] += n
+            side.update(min(analysis.total, round(analysis.total * written[0] / total)))
             if progress:
                 progress("write", written[0], total)
 
         with transaction.atomic():
-            result = bulk.write(
-                job.municipality_id,
-                households,
-                persons,
-                actor=actor,
-                progress=write_progress,
-                action="registry.import.write",
-            )
+            lock_tree(job.municipality_id)
+            # The duplicate search needs only what is in memory plus the existing persons that share a key with
+            # the file's: it runs in a second process while this one writes (large imports), else after.
+            search = _DuplicateSearch(job, households, persons, addresses)
+            try:
+                result = bulk.write(
+                    job.municipality_id,
+                    households,
+                    persons,
+                    actor=actor,
+                    progress=write_progress,
+                    action="registry.import.write",
+                    address_keys=addresses,
+                    keys_filled=True,
+                )
+            finally:
+                side.close()
             if progress:
                 progress("duplicates", 0, 1)
-            flagged = flag_import_duplicates(job, result.person_ids, actor=actor)
+            flagged = search.store(result.person_ids, actor=actor)
             if progress:
                 progress("duplicates", 1, 1)
             job.households_created, job.households_updated = (
@@ -1388,69 +1572,297 @@ def _match_existing(
 # ------------------------------------------------------------------------------------------------ duplicates
 
 
-def flag_import_duplicates(job: ImportJob, person_ids: list[int], *, actor=None) -> int:
-    """Run the matcher over the imported persons and the existing ones sharing a blocking key; store the pairs.
+#: Imports of at least this many persons search duplicates in a second (forked) process while the rows are
+#: written; smaller ones search after writing, in this process. ``REDES_IMPORT_PARALLEL = False`` in the settings
+#: turns the second process off.
+PARALLEL_ABOVE = 20000
 
-    Returns the number of new ``DuplicateCandidate`` rows."""
-    from django.db.models import Q
 
-    from . import dedupe, matching
+def _search_pairs(records: list) -> list[tuple[int, int, float, list[str]]]:
+    from . import matching
 
-    if not person_ids:
-        return 0
-    municipality_id = job.municipality_id
-    imported = set(person_ids)
-    fields = (*dedupe._FIELDS, "node_id")
-    rows: dict[int, dict] = {}
-    for start in range(0, len(person_ids), 5000):
-        for row in Person.objects.filter(pk__in=person_ids[start : start + 5000]).values(*fields):
-            rows[row["pk"]] = row
-    others = Person.objects.filter(municipality_id=municipality_id, status=RecordStatus.ACTIVE)
-    if others.count() > len(imported):
-        surnames = sorted({r[k] for r in rows.values() for k in ("surname1_key", "surname2_key") if r[k]})
-        curps = sorted({r["curp"] for r in rows.values() if r["curp"]})
-        births = sorted({r["birth_date"] for r in rows.values() if r["birth_date"]})
+    return [(p.id_a, p.id_b, p.score, list(p.reasons)) for p in matching.find_duplicates(records)]
+
+
+def _child(send, fn, args) -> None:
+    try:
+        send.send((True, fn(*args)))
+    except BaseException as exc:  # noqa: BLE001 - any failure goes back to the parent as its reason
+        send.send((False, f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+class _Forked:
+    """``fn(*args)`` in a forked child process (it inherits the arguments, sends the result back by a pipe)."""
+
+    def __init__(self, fn, *args):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_child, args=(send, fn, args), daemon=True)
+        self._proc.start()
+        send.close()
+
+    def result(self):
+        try:
+            ok, value = self._recv.recv()
+        except EOFError:
+            ok, value = False, "the duplicate search process stopped"
+        finally:
+            self._recv.close()
+            self._proc.join()
+        if not ok:
+            raise RuntimeError(value)
+        return value
+
+
+def _parallel_allowed(count: int) -> bool:
+    import multiprocessing
+
+    return (
+        count >= PARALLEL_ABOVE
+        and getattr(settings, "REDES_IMPORT_PARALLEL", True)
+        and "fork" in multiprocessing.get_all_start_methods()
+        and not multiprocessing.current_process().daemon
+    )
+
+
+class _DuplicateSearch:
+    """The duplicate search of one import: the matcher (``registry.matching.find_duplicates``) over the file's
+    persons, as held in memory, plus the existing active persons of the municipality that share a surname key,
+    a CURP or a birth date with them (none at all for a first import into an empty municipality).
+
+    Created inside the writing transaction, before the write (it reads the existing persons as they were);
+    ``store`` takes the ids the write gave the file's persons and stores the pairs as ``DuplicateCandidate`` rows
+    (source "import")."""
+
+    def __init__(self, job: ImportJob, households: list, persons: list, addresses: list[str]):
+        from . import matching  # noqa: F401 - imported before a fork
+
+        self.job = job
+        self.persons = persons
+        self.node_of = [h.node_id for h in households]
+        records = []
+        for j, p in enumerate(persons):
+            h = households[p.household]
+            records.append(
+                matching.MatchRecord(
+                    id=j, given=p.given_name, surname1=p.surname1, surname2=p.surname2, birth_date=p.birth_date,
+                    birth_year=p.birth_year, sex=p.sex, curp=p.curp, address=addresses[p.household],
+                    phone=p.phone, household=h.id if h.id is not None else f"n{p.household}",
+                )
+            )  # fmt: skip
+        self.others = self._others(persons)
+        for k, row in enumerate(self.others):
+            record_ = dedupe.to_record(row)
+            record_.id = len(persons) + k
+            records.append(record_)
+        self._pending = None
+        self._pairs = None
+        if len(records) < 2:
+            self._pairs = []
+        elif _parallel_allowed(len(records)):
+            try:
+                self._pending = _Forked(_search_pairs, records)
+            except (OSError, ValueError, AssertionError):  # no process to spare: search here, after the write
+                self._records = records
+        else:
+            self._records = records
+
+    def _others(self, persons: list) -> list[dict]:
+        from django.db.models import Q
+
+        municipality_id = self.job.municipality_id
+        mine = {p.id for p in persons if p.id is not None}
+        active = Person.objects.filter(municipality_id=municipality_id, status=RecordStatus.ACTIVE)
+        count = active.count()
+        if count <= len(mine):  # perhaps every active person is in the file (a re-import), or none exists
+            ordered = sorted(mine)
+            in_file = sum(
+                active.filter(pk__in=ordered[start : start + 5000]).count()
+                for start in range(0, len(ordered), 5000)
+            )
+            if count == in_file:
+                return []
+        surnames = sorted({k for p in persons for k in (p.surname1_key, p.surname2_key) if k})
+        curps = sorted({p.curp for p in persons if p.curp})
+        births = sorted({p.birth_date for p in persons if p.birth_date})
+        fields = (*dedupe._FIELDS, "node_id")
+        found: dict[int, dict] = {}
         for values, make_q in (
             (surnames, lambda v: Q(surname1_key__in=v) | Q(surname2_key__in=v)),
             (curps, lambda v: Q(curp__in=v)),
             (births, lambda v: Q(birth_date__in=v)),
         ):
             for start in range(0, len(values), 500):
-                for row in (
-                    others.filter(make_q(values[start : start + 500]))
-                    .values(*fields)
-                    .iterator(chunk_size=5000)
-                ):
-                    rows.setdefault(row["pk"], row)
-    records = [dedupe.to_record(r) for r in rows.values()]
-    pairs = matching.find_duplicates(records)
-    before = DuplicateCandidate.objects.filter(municipality_id=municipality_id).count()
-    candidates = []
-    for pair in pairs:
-        a, b = sorted((int(pair.id_a), int(pair.id_b)))
-        if a not in imported and b not in imported:
-            continue
-        node_id = rows[a]["node_id"] if a in imported else rows[b]["node_id"]
-        candidates.append(
-            DuplicateCandidate(
-                municipality_id=municipality_id,
-                node_id=node_id,
-                person_a_id=a,
-                person_b_id=b,
-                score=pair.score,
-                reasons=list(pair.reasons),
-                source="import",
+                for row in active.filter(make_q(values[start : start + 500])).values(*fields).iterator(5000):
+                    if row["pk"] not in mine:
+                        found.setdefault(row["pk"], row)
+        return list(found.values())
+
+    def store(self, person_ids: list[int], *, actor=None) -> int:
+        """Store the pairs found that involve at least one of the file's persons; returns how many are new."""
+        if self._pairs is None:
+            self._pairs = self._pending.result() if self._pending else _search_pairs(self._records)
+        n = len(self.persons)
+        others = self.others
+        existing = {p.id for p in self.persons if p.id is not None} | {row["pk"] for row in others}
+        rows = []
+        for id_a, id_b, score, reasons in self._pairs:
+            if id_a >= n and id_b >= n:
+                continue
+            pa = person_ids[id_a] if id_a < n else others[id_a - n]["pk"]
+            pb = person_ids[id_b] if id_b < n else others[id_b - n]["pk"]
+            node_id = (
+                self.node_of[self.persons[id_a].household]
+                if id_a < n
+                else (self.node_of[self.persons[id_b].household])
             )
+            if pa > pb:
+                pa, pb = pb, pa
+            if pa == pb:
+                continue
+            rows.append((pa, pb, node_id, score, reasons))
+        # Only pairs of two persons that existed before the import can be stored already.
+        old = [(a, b) for a, b, *_rest in rows if a in existing and b in existing]
+        stored: set[tuple[int, int]] = set()
+        for start in range(0, len(old), 2000):
+            chunk = old[start : start + 2000]
+            stored.update(
+                DuplicateCandidate.objects.filter(
+                    person_a_id__in={a for a, _b in chunk}, person_b_id__in={b for _a, b in chunk}
+                ).values_list("person_a_id", "person_b_id")
+            )
+        seen: set[tuple[int, int]] = set()
+        fresh = []
+        for pa, pb, node_id, score, reasons in rows:
+            if (pa, pb) in stored or (pa, pb) in seen:
+                continue
+            seen.add((pa, pb))
+            fresh.append((pa, pb, node_id, score, reasons))
+        if not fresh:
+            return 0
+        municipality_id = self.job.municipality_id
+        now = adapt_datetime(timezone.now(), DuplicateCandidate)
+        postgres = connections[DuplicateCandidate.objects.db].vendor == "postgresql"
+        uuids = bulk._uuid4s(len(fresh))
+        ids = reserve_ids(DuplicateCandidate, len(fresh))
+        copy_rows(
+            DuplicateCandidate,
+            _CANDIDATE_COLUMNS,
+            [
+                (
+                    pk,
+                    u if postgres else u.hex,
+                    municipality_id,
+                    node_id,
+                    pa,
+                    pb,
+                    float(score),
+                    json.dumps(list(reasons)),
+                    DuplicateCandidate.Status.PENDING.value,
+                    "import",
+                    now,
+                    None,
+                    None,
+                )
+                for pk, u, (pa, pb, node_id, score, reasons) in zip(ids, uuids, fresh, strict=True)
+            ],  # fmt: skip
         )
-    DuplicateCandidate.objects.bulk_create(candidates, batch_size=2000, ignore_conflicts=True)
-    flagged = DuplicateCandidate.objects.filter(municipality_id=municipality_id).count() - before
-    if flagged:
         record(
             "registry.duplicate.flag",
             actor=actor,
-            obj=job,
-            node=job.node,
+            obj=self.job,
+            node=self.job.node,
             summary=_("Possible duplicates found"),
-            changes={"pairs": flagged},
+            changes={"pairs": len(fresh)},
         )
-    return flagged
+        return len(fresh)
+
+
+_CANDIDATE_COLUMNS = (
+    "id", "uuid", "municipality_id", "node_id", "person_a_id", "person_b_id", "score", "reasons", "status",
+    "source", "created_at", "decided_at", "decided_by_id",
+)  # fmt: skip
+
+
+class _SideProgress:
+    """The processed count of a job, written while the import's own transaction is open.
+
+    PostgreSQL: from a second, autocommit connection (short ``UPDATE``s, at most one a second), so the page
+    shows the write advancing. SQLite has one writer at a time and the import holds it: nothing is written
+    there (the page shows "Saving" until the end)."""
+
+    def __init__(self, job_id: int):
+        self.job_id = job_id
+        self.conn = None
+        self.last = 0.0
+        if connection.vendor != "postgresql":
+            return
+        try:
+            import psycopg
+
+            params = connection.get_connection_params()
+            params.pop("cursor_factory", None)
+            params.pop("context", None)
+            params["autocommit"] = True
+            self.conn = psycopg.connect(**params)
+            self.conn.execute("SET lock_timeout = '1s'")
+            self.conn.execute("SET statement_timeout = '5s'")
+        except Exception:  # noqa: BLE001 - progress is a courtesy: the import goes on without it
+            self.conn = None
+
+    def update(self, done: int) -> None:
+        import time
+
+        if self.conn is None or time.monotonic() - self.last < 1.0:
+            return
+        self.last = time.monotonic()
+        try:
+            self.conn.execute(
+                "UPDATE registry_importjob SET processed_rows = %s WHERE id = %s", (int(done), self.job_id)
+            )
+        except Exception:  # noqa: BLE001 - see above
+            self.close()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            finally:
+                self.conn = None
+
+
+def flag_import_duplicates(job: ImportJob, person_ids: list[int], *, actor=None) -> int:
+    """Run the matcher over persons already written (by id) and the existing ones sharing a key; store the pairs.
+
+    The import itself uses ``_DuplicateSearch`` on what it holds in memory; this reads the persons back (for a
+    caller that has only their ids). Returns the number of new ``DuplicateCandidate`` rows."""
+    if not person_ids:
+        return 0
+    ids = set(person_ids)
+    rows: list[dict] = []
+    fields = (*dedupe._FIELDS, "node_id")
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 5000):
+        rows.extend(Person.objects.filter(pk__in=ordered[start : start + 5000]).values(*fields))
+    by_household: dict[int, int] = {}
+    households, persons, addresses = [], [], []
+    for row in rows:
+        index = by_household.get(row["household_id"])
+        if index is None:
+            index = by_household[row["household_id"]] = len(households)
+            households.append(bulk.HouseholdRow(node_id=row["node_id"], id=row["household_id"]))
+            addresses.append(row["household__address_key"])
+        persons.append(
+            bulk.PersonRow(
+                household=index, given_name=row["given_name"], surname1=row["surname1"],
+                surname2=row["surname2"], birth_date=row["birth_date"], birth_year=row["birth_year"],
+                sex=row["sex"], curp=row["curp"], phone=row["phone"], id=row["pk"],
+                surname1_key=row["surname1_key"], surname2_key=row["surname2_key"],
+            )
+        )  # fmt: skip
+    search = _DuplicateSearch(job, households, persons, addresses)
+    return search.store([p.id for p in persons], actor=actor)

@@ -159,12 +159,14 @@ def import_file(path: Path, municipality) -> dict:
             last[0], last[1] = now, phase
 
     t0 = time.perf_counter()
+    cpu0 = _cpu_seconds()
     job = importing.create_job(municipality, None, path, actor=None)
     importing.set_mapping(job, job.mapping, "valid_rows", actor=None)
     importing.start(job, actor=None, enqueue=False)
     detect = time.perf_counter() - t0
     job = importing.run(job.pk, progress=progress)
     seconds = time.perf_counter() - t0
+    cpu = _cpu_seconds() - cpu0
     if last[1] is not None:
         phases[last[1]] = phases.get(last[1], 0.0) + time.perf_counter() - last[0]
     if job.status != "done":
@@ -181,7 +183,16 @@ def import_file(path: Path, municipality) -> dict:
         "persons": job.persons_created,
         "duplicates_flagged": job.duplicates_flagged,
         "persons_per_s": job.total_rows / seconds,
+        "python_cpu_s": cpu,
     }
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the forked duplicate search); not the server's."""
+    import resource
+
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -211,11 +222,12 @@ def main() -> None:
                 file=sys.stderr,
             )
             result = import_file(path, muni)
-            result.update({"size": n, "file_mb": size_mb})
+            result.update({"size": n, "file_mb": size_mb, "load_average": os.getloadavg()[0]})
             results.append(result)
             phases = ", ".join(f"{k} {v:.1f} s" for k, v in result["phases_s"].items())
             print(
-                f"[{n:,}] import: {result['seconds']:.1f} s, {result['persons_per_s']:,.0f} persons/s ({phases}); "
+                f"[{n:,}] import: {result['seconds']:.1f} s, {result['persons_per_s']:,.0f} persons/s ({phases}; "
+                f"Python CPU {result['python_cpu_s']:.1f} s, load {os.getloadavg()[0]:.1f}); "
                 f"{result['households']:,} households, {result['duplicates_flagged']:,} duplicate pairs flagged",
                 file=sys.stderr,
             )

@@ -101,21 +101,44 @@ def curp_without_check(curp: str) -> str:
     return (curp or "").strip().upper()[: CURP_LENGTH - 1]
 
 
+def _allowed(position: int) -> set[str]:
+    """The characters allowed at a 1-based position (dates and state apart)."""
+    if position == 1 or position in (3, 4):
+        return _LETTERS
+    if position == 2:
+        return _VOWELS_OR_X
+    if 5 <= position <= 10 or position == 18:
+        return _DIGITS
+    if position == 11:
+        return set(SEXES)
+    if position in (12, 13):
+        return _LETTERS
+    if 14 <= position <= 16:
+        return _CONSONANTS
+    return _LETTERS | _DIGITS  # 17
+
+
+#: Allowed characters of each position, 0-based (precomputed: checked for every CURP).
+_ALLOWED = [frozenset(_allowed(position)) for position in range(1, CURP_LENGTH + 1)]
+
+
 def _expected(position: int) -> tuple[set[str], str]:
     """(allowed characters, translatable description) for a 1-based position, dates and state apart."""
     if position == 1 or position in (3, 4):
-        return _LETTERS, _("a letter")
-    if position == 2:
-        return _VOWELS_OR_X, _("a vowel or X")
-    if 5 <= position <= 10 or position == 18:
-        return _DIGITS, _("a digit")
-    if position == 11:
-        return set(SEXES), _("H, M or X (the sex)")
-    if position in (12, 13):
-        return _LETTERS, _("a letter (the state code)")
-    if 14 <= position <= 16:
-        return _CONSONANTS, _("a consonant")
-    return _LETTERS | _DIGITS, _("a letter or a digit")  # 17
+        description = _("a letter")
+    elif position == 2:
+        description = _("a vowel or X")
+    elif 5 <= position <= 10 or position == 18:
+        description = _("a digit")
+    elif position == 11:
+        description = _("H, M or X (the sex)")
+    elif position in (12, 13):
+        description = _("a letter (the state code)")
+    elif 14 <= position <= 16:
+        description = _("a consonant")
+    else:
+        description = _("a letter or a digit")  # 17
+    return _allowed(position), description
 
 
 def _birth_date(curp: str) -> dt.date:
@@ -136,13 +159,14 @@ def normalize_curp(raw: str | None) -> str:
             code="curp_length",
         )
     for position, ch in enumerate(curp, start=1):
-        allowed, description = _expected(position)
-        if ch not in allowed:
-            raise ValidationError(
-                _("Character %(position)s of the CURP (“%(char)s”) should be %(expected)s.")
-                % {"position": position, "char": ch, "expected": description},
-                code="curp_structure",
-            )
+        if ch in _ALLOWED[position - 1]:
+            continue
+        _chars, description = _expected(position)  # the message is translated only for a refusal
+        raise ValidationError(
+            _("Character %(position)s of the CURP (“%(char)s”) should be %(expected)s.")
+            % {"position": position, "char": ch, "expected": description},
+            code="curp_structure",
+        )
     try:
         birth = _birth_date(curp)
     except ValueError:

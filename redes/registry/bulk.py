@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -154,11 +153,18 @@ def fill_keys(persons: Sequence[PersonRow]) -> None:
         p.surname2_key = key
 
 
-def _uuid4s(count: int):
-    """``count`` random (version 4) UUIDs from one read of the system's randomness."""
-    data = os.urandom(16 * count)
-    for start in range(0, 16 * count, 16):
-        yield uuid.UUID(bytes=data[start : start + 16], version=4)
+def uuid4_hexes(count: int) -> list[str]:
+    """``count`` random version-4 UUIDs as 32 hex digits (what SQLite stores; PostgreSQL's COPY reads it too),
+    from one read of the system's randomness, the version and variant bits set as ``uuid.UUID(version=4)`` does."""
+    import numpy as np
+
+    if count <= 0:
+        return []
+    data = np.frombuffer(os.urandom(16 * count), dtype=np.uint8).reshape(count, 16).copy()
+    data[:, 6] = (data[:, 6] & 0x0F) | 0x40
+    data[:, 8] = (data[:, 8] & 0x3F) | 0x80
+    text = data.tobytes().hex()
+    return [text[i : i + 32] for i in range(0, 32 * count, 32)]
 
 
 def _actor_id(actor) -> int | None:
@@ -242,8 +248,7 @@ def write(
             members[p.household].append(p)
         if not keys_filled:
             fill_keys(persons)
-        uuids = _uuid4s(len(households) + len(persons))
-        db_uuids = uuids if postgres else (u.hex for u in uuids)
+        db_uuids = iter(uuid4_hexes(len(new_h) + len(persons)))
         json_of: dict[tuple, str] = {}
 
         def factors_json(factors) -> str:

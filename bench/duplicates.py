@@ -35,14 +35,9 @@ import django  # noqa: E402
 
 django.setup()
 
-from redes.registry.matching import (  # noqa: E402
-    MatchRecord,
-    address_key,
-    estimate_weights,
-    find_duplicates,
-    normalize_name,
-)
+from redes.registry.matching import MatchRecord, estimate_weights, find_duplicates  # noqa: E402
 from redes.registry.synthetic import generate_population  # noqa: E402
+from redes.registry.text import address_key, fold  # noqa: E402
 
 THRESHOLDS = (0.5, 0.9)
 
@@ -91,9 +86,9 @@ def synthetic_frame(records: list[MatchRecord]):
     return pd.DataFrame(
         {
             "unique_id": [r.id for r in records],
-            "given": [normalize_name(r.given) or None for r in records],
-            "surname1": [normalize_name(r.surname1) or None for r in records],
-            "surname2": [normalize_name(r.surname2) or None for r in records],
+            "given": [fold(r.given) or None for r in records],
+            "surname1": [fold(r.surname1) or None for r in records],
+            "surname2": [fold(r.surname2) or None for r in records],
             "dob": [r.birth_date.isoformat() if r.birth_date else None for r in records],
             "birth_year": [(r.birth_date.year if r.birth_date else r.birth_year) or None for r in records],
             "sex": [r.sex or None for r in records],
@@ -249,7 +244,8 @@ def run_isolated(target, *args) -> dict:
 def ours_febrl(with_id: bool, em: bool = False):
     df_a, df_b, _ = febrl4()
     records = febrl_records(df_a, with_id) + febrl_records(df_b, with_id)
-    weights = estimate_weights(records) if em else None
+    # link-only: the pairs that could match are A × B (the prior of a match between two random records)
+    weights = estimate_weights(records, total_pairs=len(df_a) * len(df_b)) if em else None
     pairs = find_duplicates(records, threshold=0.01, weights=weights)
     in_a = set(df_a.index)
     scored = {}

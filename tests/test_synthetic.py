@@ -2,8 +2,8 @@ import datetime as dt
 from collections import Counter
 
 from redes.core.curp import is_valid_curp, parse_curp
-from redes.registry.matching import normalize_name
 from redes.registry.synthetic import CORRUPTIONS, build_curp, generate_population
+from redes.registry.text import fold
 
 
 def test_deterministic_for_a_seed():
@@ -47,7 +47,7 @@ def test_households_share_address_and_surnames():
     assert multi
     for members in multi:
         assert len({m.address for m in members}) == 1
-        surnames = Counter(normalize_name(s) for m in members for s in (m.surname1, m.surname2) if s)
+        surnames = Counter(fold(s) for m in members for s in (m.surname1, m.surname2) if s)
         assert surnames.most_common(1)[0][1] >= 2
         # no two members share the full given name
         assert len({m.given for m in members}) == len(members)

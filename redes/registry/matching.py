@@ -11,18 +11,16 @@ Both paths use the same comparison and the same weights.
 
 Names
 -----
-:func:`normalize_name` folds case and accents (``ñ`` becomes ``n``, ``ü`` becomes ``u``), turns punctuation into
-spaces and collapses runs of spaces. A surname has two keys: *joined* (all words, spaces removed: "de la Cruz" →
-``DELACRUZ``, so it equals "Delacruz" and "De La Cruz") and *core* (the particles de, del, la, las, los, y, … dropped:
-``CRUZ``, so it equals a record where the particles were lost). Names are compared on both keys and the better
-one counts.
+Names and addresses are folded by the registry's one normaliser, :mod:`redes.registry.text` (the same functions
+compute the keys stored in the database): :func:`~redes.registry.text.fold` drops case and accents (``ñ`` becomes
+``n``, ``ü`` becomes ``u``), turns punctuation into spaces and collapses runs of spaces. A surname has two keys:
+*joined* (all words, spaces removed: "de la Cruz" → ``delacruz``, so it equals "Delacruz" and "De La Cruz") and
+*core* (the particles de, del, la, las, los, y, … dropped: ``cruz``, so it equals a record where the particles
+were lost). Names are compared on both keys and the better one counts.
 
-:func:`split_full_name` splits a full Mexican name into (given names, first surname, second surname). Heuristic:
-particles are glued to the word that follows them ("de la Cruz" is one unit, "María de los Ángeles" too); the last
-unit is the second surname, the one before it the first surname and the rest the given names. With two units the
-second one is the first surname (no second surname); with one unit it is a given name only. A name such as
-"María de la Cruz Hernández" is read as given "María", surnames "de la Cruz" and "Hernández" (the common case);
-the split is only a fallback for sources that give one full-name column.
+``MatchRecord.address`` is :func:`~redes.registry.text.address_key` (``Household.address_key`` in the database):
+``"<street words> <number> <postal code>"``, whose last two words (:func:`~redes.registry.text.address_tail`)
+are the house number and postal code. A full name is split with :func:`~redes.registry.text.split_full_name`.
 
 Blocking
 --------
@@ -59,7 +57,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -69,30 +66,8 @@ from django.utils.translation import gettext_lazy as _
 from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cpdist
 
-PARTICLES = frozenset(
-    {
-        "DE",
-        "DEL",
-        "LA",
-        "LAS",
-        "LOS",
-        "EL",
-        "Y",
-        "DA",
-        "DAS",
-        "DO",
-        "DOS",
-        "DI",
-        "DIE",
-        "DER",
-        "LE",
-        "LES",
-        "VAN",
-        "VON",
-    }
-)
-#: given names that CURP rules (and people) skip when a second given name follows
-COMMON_FIRST_GIVEN = frozenset({"MARIA", "MA", "JOSE", "J", "MA."})
+# the registry's one normaliser (re-exported here for callers of the matcher)
+from .text import PARTICLES, address_key, address_parts, address_tail, fold, split_full_name  # noqa: F401
 
 PROBABLE = 0.9
 POSSIBLE = 0.5
@@ -134,6 +109,7 @@ WEIGHTS = {
     # where and how to reach
     "address_exact": 1.5,
     "address_similar": 1.0,
+    "address_partial": 0.0,  # two of street, number and postal code: a neighbour as often as a typo
     "address_differs": -1.0,
     "phone_exact": 1.5,
     "phone_differs": -0.5,
@@ -179,48 +155,34 @@ REASON_LABELS = {
 # Normalisation
 
 
-def _strip_accents(text: str) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-
-
-_NON_LETTERS = re.compile(r"[^A-Z]+")
-
-
-def normalize_name(text: str | None) -> str:
-    """Upper case, no accents (ñ → N), letters only, single spaces: " María  de la O-Ñúñez" → "MARIA DE LA O NUNEZ"."""
-    if not text:
-        return ""
-    return _NON_LETTERS.sub(" ", _strip_accents(text).upper()).strip()
-
-
 def surname_keys(text: str | None) -> tuple[str, str]:
-    """(joined, core) keys of a surname: "de la Cruz" → ("DELACRUZ", "CRUZ")."""
-    words = normalize_name(text).split()
+    """(joined, core) keys of a surname: "de la Cruz" → ("delacruz", "cruz")."""
+    words = fold(text).split()
     joined = "".join(words)
     core = "".join(w for w in words if w not in PARTICLES) or joined
     return joined, core
 
 
 def given_keys(text: str | None) -> tuple[str, str]:
-    """(all given names, first given name without particles): "María de los Ángeles" → ("MARIA DE LOS ANGELES", "MARIA")."""
-    norm = normalize_name(text)
+    """(all given names, first given name without particles): "María de los Ángeles" → ("maria de los angeles", "maria")."""
+    norm = fold(text)
     words = [w for w in norm.split() if w not in PARTICLES]
     return norm, (words[0] if words else "")
 
 
 _PHONETIC_RULES = [
-    (re.compile(r"LL"), "Y"),
-    (re.compile(r"CH"), "#"),
-    (re.compile(r"QU"), "K"),
-    (re.compile(r"GU([EI])"), r"G\1"),
-    (re.compile(r"G([EI])"), r"J\1"),
-    (re.compile(r"C([EI])"), r"S\1"),
-    (re.compile(r"C"), "K"),
-    (re.compile(r"Z"), "S"),
-    (re.compile(r"V"), "B"),
-    (re.compile(r"W"), "U"),
-    (re.compile(r"Y"), "I"),
-    (re.compile(r"(?<!#)H"), ""),
+    (re.compile(r"ll"), "y"),
+    (re.compile(r"ch"), "#"),
+    (re.compile(r"qu"), "k"),
+    (re.compile(r"gu([ei])"), r"g\1"),
+    (re.compile(r"g([ei])"), r"j\1"),
+    (re.compile(r"c([ei])"), r"s\1"),
+    (re.compile(r"c"), "k"),
+    (re.compile(r"z"), "s"),
+    (re.compile(r"v"), "b"),
+    (re.compile(r"w"), "u"),
+    (re.compile(r"y"), "i"),
+    (re.compile(r"(?<!#)h"), ""),
     (re.compile(r"(.)\1+"), r"\1"),
 ]
 
@@ -231,50 +193,6 @@ def phonetic(key: str, length: int = 6) -> str:
     for pattern, repl in _PHONETIC_RULES:
         text = pattern.sub(repl, text)
     return text[:length]
-
-
-def address_key(street: str | None, number: str | None = "", postal_code: str | None = "") -> str:
-    """One comparable key for an address: normalised street, number and postal code."""
-    street_n = normalize_name(street)
-    for long, short in (("CALLE ", ""), ("AVENIDA ", "AV "), ("CALLEJON ", "CJON "), ("PRIVADA ", "PRIV ")):
-        if street_n.startswith(long):
-            street_n = short + street_n[len(long) :]
-    number_n = re.sub(r"[^0-9A-Z]+", "", _strip_accents(str(number or "")).upper())
-    code = re.sub(r"\D+", "", str(postal_code or ""))
-    if not (street_n or number_n or code):
-        return ""
-    return f"{street_n} {number_n} {code}".strip()
-
-
-def _address_tail(key: str) -> str:
-    """Number and postal code of an address key (its last two words): a street name typo keeps them."""
-    return " ".join(key.split()[-2:])
-
-
-def split_full_name(full: str | None) -> tuple[str, str, str]:
-    """Split a full Mexican name into (given names, first surname, second surname); see the module docstring."""
-    words = (full or "").split()
-    units: list[list[str]] = []
-    pending: list[str] = []
-    for word in words:
-        if normalize_name(word) in PARTICLES:
-            pending.append(word)
-            continue
-        units.append(pending + [word])
-        pending = []
-    if pending:  # trailing particles: glue to the last unit
-        if units:
-            units[-1].extend(pending)
-        else:
-            units.append(pending)
-    joined = [" ".join(u) for u in units]
-    if not joined:
-        return "", "", ""
-    if len(joined) == 1:
-        return joined[0], "", ""
-    if len(joined) == 2:
-        return joined[0], joined[1], ""
-    return " ".join(joined[:-2]), joined[-2], joined[-1]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -332,6 +250,24 @@ class _Codes:
         return np.array(self.strings, dtype=object)
 
 
+def _dense(values: list[str]) -> np.ndarray:
+    """Dense integer codes of strings, 0 for the empty string (equality only)."""
+    index: dict[str, int] = {"": 0}
+    for v in values:
+        if v not in index:
+            index[v] = len(index)
+    return np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
+
+
+def _by_value(values: list[str], info, width: int) -> np.ndarray:
+    """``info(value)`` (a tuple of ``width`` ints) for each value, computed once per distinct value."""
+    distinct = list(dict.fromkeys(values))
+    index = {v: i for i, v in enumerate(distinct)}
+    table = np.array([info(v) for v in distinct], dtype=np.int64).reshape(len(distinct), width)
+    codes = np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
+    return table[codes]
+
+
 class _Frame:
     """The records as numpy columns of codes and numbers."""
 
@@ -341,66 +277,57 @@ class _Frame:
         self.ids = [r.id for r in records]
         names = _Codes()  # given and surnames share one table (for swapped/misplaced fields)
         phon = _Codes()
-        misc = _Codes()  # addresses, phones, households, ids
-        given_cache: dict[str, tuple[int, int, int, int]] = {}
-        surname_cache: dict[str, tuple[int, int, int, int]] = {}
+        misc = _Codes()  # addresses and their tails (compared as strings)
 
-        def given_info(raw: str):
-            info = given_cache.get(raw)
-            if info is None:
-                full, first = given_keys(raw)
-                info = (names.code(full), names.code(first), phon.code(phonetic(first)), len(full.split()))
-                given_cache[raw] = info
-            return info
+        # column by column: each distinct value is worked out once, then spread with one numpy gather
+        def given_info(raw: str) -> tuple[int, int, int, int]:
+            full, first = given_keys(raw)
+            return names.code(full), names.code(first), phon.code(phonetic(first)), len(full.split())
 
-        def surname_info(raw: str):
-            info = surname_cache.get(raw)
-            if info is None:
-                joined, core = surname_keys(raw)
-                info = (
-                    names.code(joined),
-                    names.code(core),
-                    phon.code(phonetic(joined)) if joined else 0,
-                    phon.code(phonetic(core)) if core else 0,
-                )
-                surname_cache[raw] = info
-            return info
+        def surname_info(raw: str) -> tuple[int, int, int, int]:
+            joined, core = surname_keys(raw)
+            return (
+                names.code(joined),
+                names.code(core),
+                phon.code(phonetic(joined)) if joined else 0,
+                phon.code(phonetic(core)) if core else 0,
+            )
 
-        g = np.zeros((n, 4), dtype=np.int64)
-        s1 = np.zeros((n, 4), dtype=np.int64)
-        s2 = np.zeros((n, 4), dtype=np.int64)
-        ordinal = np.full(n, -1, dtype=np.int64)
-        year = np.full(n, -1, dtype=np.int64)
-        year_only = np.zeros(n, dtype=bool)
-        sex = np.zeros(n, dtype=np.int8)
-        addr = np.zeros(n, dtype=np.int64)
-        tail = np.zeros(n, dtype=np.int64)
-        phone = np.zeros(n, dtype=np.int64)
-        household = np.zeros(n, dtype=np.int64)
-        idcode = np.zeros(n, dtype=np.int64)
-        ids_raw: list[str] = [""] * n
+        def address_info(raw: str) -> tuple[int, int, int, int, int]:
+            if not raw:
+                return 0, 0, 0, 0, 0
+            tail = address_tail(raw)
+            street, number, code = address_parts(raw)
+            return (
+                misc.code("a" + raw),
+                misc.code("t" + tail) if tail else 0,
+                misc.code("s" + street) if street else 0,
+                misc.code("c" + code) if code else 0,
+                misc.code("n" + number) if number else 0,
+            )
+
+        g = _by_value([r.given or "" for r in records], given_info, 4)
+        s1 = _by_value([r.surname1 or "" for r in records], surname_info, 4)
+        s2 = _by_value([r.surname2 or "" for r in records], surname_info, 4)
+        addr, tail, street, code, number = _by_value([r.address or "" for r in records], address_info, 5).T
+        phone = _dense([r.phone or "" for r in records])
+        household = _dense(["" if r.household is None else str(r.household) for r in records])
+        ids_raw = [(r.curp or "").strip().upper() for r in records]
+        idcode = _dense(ids_raw)
+        birth = [r.birth_date for r in records]
+        ordinal = np.fromiter(
+            (d.toordinal() if d is not None else -1 for d in birth), dtype=np.int64, count=n
+        )
+        year = np.fromiter(
+            (d.year if d is not None else (r.birth_year or -1) for d, r in zip(birth, records, strict=True)),
+            dtype=np.int64,
+            count=n,
+        )
+        year_only = (ordinal < 0) & (year > 0)
         sex_codes = {"H": 1, "M": 2, "X": 3, "F": 2}
-        for i, r in enumerate(records):
-            g[i] = given_info(r.given or "")
-            s1[i] = surname_info(r.surname1 or "")
-            s2[i] = surname_info(r.surname2 or "")
-            if r.birth_date is not None:
-                ordinal[i] = r.birth_date.toordinal()
-                year[i] = r.birth_date.year
-            elif r.birth_year:
-                year[i] = r.birth_year
-                year_only[i] = True
-            sex[i] = sex_codes.get((r.sex or "").upper()[:1], 0)
-            if r.address:
-                addr[i] = misc.code("a" + r.address)
-                tail[i] = misc.code("t" + _address_tail(r.address))
-            phone[i] = misc.code("p" + r.phone) if r.phone else 0
-            if r.household is not None:
-                household[i] = misc.code(f"h{r.household}")
-            if r.curp:
-                value = r.curp.strip().upper()
-                ids_raw[i] = value
-                idcode[i] = misc.code("i" + value)
+        sex = np.fromiter(
+            (sex_codes.get((r.sex or "").upper()[:1], 0) for r in records), dtype=np.int8, count=n
+        )
         self.given_full, self.given_first, self.given_phon, self.given_words = g.T
         self.s1_joined, self.s1_core, self.s1_phon_joined, self.s1_phon_core = s1.T
         self.s2_joined, self.s2_core, self.s2_phon_joined, self.s2_phon_core = s2.T
@@ -412,7 +339,7 @@ class _Frame:
         self.month = (months.astype(np.int64) % 12 + 1).astype(np.int64)
         self.day = ((d64 - months).astype(np.int64) + 1).astype(np.int64)
         self.addr, self.phone, self.household, self.idcode = addr, phone, household, idcode
-        self.addr_tail = tail
+        self.addr_tail, self.addr_street, self.addr_code, self.addr_number = tail, street, code, number
         self.names = names.array()
         self.misc = misc.array()
         # ids as a fixed-width byte matrix, for typo / check-digit comparisons
@@ -493,6 +420,9 @@ def _block_entries(frame: _Frame) -> tuple[np.ndarray, np.ndarray]:
     add(has_g & full, _mix(4, frame.given_phon, frame.ordinal))
     add(has_g & (frame.addr_tail > 0), _mix(6, frame.given_phon, frame.addr_tail))
     add(has_g & (frame.phone > 0), _mix(7, frame.given_phon, frame.phone))
+    # birth date + postal code, birth date + street: every name may have changed
+    add(full & (frame.addr_code > 0), _mix(9, frame.ordinal, frame.addr_code))
+    add(full & (frame.addr_street > 0), _mix(10, frame.ordinal, frame.addr_street))
     return np.concatenate(keys), np.concatenate(rows)
 
 
@@ -533,6 +463,24 @@ def candidate_pairs(frame: _Frame, window: int = WINDOW) -> tuple[np.ndarray, np
     # window over age; on person-per-address data (FEBRL) it catches records whose names and street all changed
     tail = frame.addr_tail > 0
     _window_pairs(frame.addr_tail[tail], np.flatnonzero(tail), birth, ADDRESS_WINDOW, out_a, out_b)
+    # street + postal code (the number mistyped): the same short window
+    street = (frame.addr_street > 0) & (frame.addr_code > 0)
+    street_key = _mix(11, frame.addr_street[street], frame.addr_code[street])
+    _window_pairs(street_key, np.flatnonzero(street), birth, ADDRESS_WINDOW, out_a, out_b)
+    # street + number (the postal code mistyped)
+    house = (frame.addr_street > 0) & (frame.addr_number > 0)
+    house_key = _mix(13, frame.addr_street[house], frame.addr_number[house])
+    _window_pairs(house_key, np.flatnonzero(house), birth, ADDRESS_WINDOW, out_a, out_b)
+    # a name pair whatever the birth year (either order: given name and surname in each other's field), and
+    # first surname + street: huge blocks in a census (every "Juan Hernández"), so the short window too
+    gp, s1 = frame.given_phon, frame.s1_phon_core
+    named = np.flatnonzero((gp > 0) & (s1 > 0))
+    name_key = _mix(8, np.minimum(gp[named], s1[named]), np.maximum(gp[named], s1[named]))
+    _window_pairs(name_key, named, birth, ADDRESS_WINDOW, out_a, out_b)
+    on_street = np.flatnonzero((s1 > 0) & (frame.addr_street > 0))
+    _window_pairs(
+        _mix(12, s1[on_street], frame.addr_street[on_street]), on_street, birth, ADDRESS_WINDOW, out_a, out_b
+    )
     if not out_a:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     a = np.concatenate(out_a)
@@ -567,6 +515,7 @@ def blocking_keys(record: MatchRecord) -> list[str]:
     else:
         years = [None]
         date = ""
+    tail = address_tail(record.address) if record.address else ""
     seen: set[str] = set()
     for raw in (record.surname1, record.surname2):
         joined, core = surname_keys(raw)
@@ -581,17 +530,32 @@ def blocking_keys(record: MatchRecord) -> list[str]:
                 keys += [f"gy|{gp}|{code}|{y if y is not None else ''}" for y in years]
             if date:
                 keys.append(f"nd|{code}|{date}")
-            if record.address:
-                keys.append(f"na|{code}|{_address_tail(record.address)}")
+            if tail:
+                keys.append(f"na|{code}|{tail}")
     if gp:
         if date:
             keys.append(f"nd|{gp}|{date}")
-        if record.address:
-            keys.append(f"na|{gp}|{_address_tail(record.address)}")
+        if tail:
+            keys.append(f"na|{gp}|{tail}")
         if record.phone:
             keys.append(f"gp|{gp}|{record.phone}")
-    if record.address:
-        keys.append(f"nc|{_address_tail(record.address)}")
+    street, number, postal = address_parts(record.address) if record.address else ("", "", "")
+    if tail:
+        keys.append(f"nc|{tail}")
+    if date and postal:
+        keys.append(f"dp|{date}|{postal}")
+    if date and street:
+        keys.append(f"ds|{date}|{street}")
+    if street and postal:
+        keys.append(f"sp|{street}|{postal}")
+    if street and number:
+        keys.append(f"sh|{street}|{number}")
+    _, core1 = surname_keys(record.surname1)
+    s1 = phonetic(core1) if core1 else ""
+    if gp and s1:
+        keys.append(f"nn|{min(gp, s1)}|{max(gp, s1)}")
+    if s1 and street:
+        keys.append(f"ss|{s1}|{street}")
     return list(dict.fromkeys(keys))
 
 
@@ -653,7 +617,12 @@ def _surname_similarity(f: _Frame, a: np.ndarray, b: np.ndarray, x: str, y: str)
     return sim
 
 
-REASON_CODES = [k for k in WEIGHTS if k != "prior"] + ["curp_same_valid", "same_household"]
+#: levels reported under another level's reason code (the review queue has a label for each code)
+_REASON_ALIAS = {"address_partial": "address_similar"}
+REASON_CODES = [k for k in WEIGHTS if k != "prior" and k not in _REASON_ALIAS] + [
+    "curp_same_valid",
+    "same_household",
+]
 _REASON_INDEX = {k: i for i, k in enumerate(REASON_CODES)}
 
 
@@ -678,13 +647,14 @@ GROUPS: dict[str, list[str]] = {
         "birth_year_differs",
     ],
     "sex": ["sex_same", "sex_differs"],
-    "address": ["address_exact", "address_similar", "address_differs"],
+    "address": ["address_exact", "address_similar", "address_partial", "address_differs"],
     "phone": ["phone_exact", "phone_differs"],
 }
 _GROUP_OF = {
     name: (g, i + 1) for g_i, (g, names) in enumerate(GROUPS.items()) for i, name in enumerate(names)
 }
 _GROUP_INDEX = {g: i for i, g in enumerate(GROUPS)}
+_SURNAME_LEVELS = frozenset(GROUPS["surnames"])
 
 
 def _score(
@@ -705,14 +675,18 @@ def _score(
     w = np.full(n, weights["prior"])
     bits = np.zeros(n, dtype=np.int64)
 
-    def level(mask: np.ndarray, name: str):
-        nonlocal w, bits
+    names_swapped = np.zeros(n, dtype=bool)  # given name and first surname in each other's field
+
+    def level(mask: np.ndarray, name: str, swapped: bool = False):
+        if name in _SURNAME_LEVELS and not swapped:
+            mask = mask & ~names_swapped
         if name in weights:
-            w = w + np.where(mask, weights[name], 0.0)
+            np.add(w, weights[name], out=w, where=mask)
         if levels is not None and name in _GROUP_OF:
             group, index = _GROUP_OF[name]
             levels[_GROUP_INDEX[group]][mask] = index
-        bits = bits | np.where(mask, np.int64(1) << np.int64(_REASON_INDEX[name]), np.int64(0))
+        bit = np.int64(1) << np.int64(_REASON_INDEX[_REASON_ALIAS.get(name, name)])
+        np.bitwise_or(bits, bit, out=bits, where=mask)
 
     # identity document
     ida, idb = f.idcode[a], f.idcode[b]
@@ -759,6 +733,14 @@ def _score(
     if len(maybe):
         edits[maybe] = _distance(f.given_full[a[maybe]], f.given_full[b[maybe]], f.names)
     g_sim = g_ok & ~g_exact & (gs >= SIMILAR) & ((edits <= 1) | ((edits <= 2) & (gs >= 0.95)))
+    # given name and first surname typed in each other's field: counted as similar names
+    s1a, s1b = f.s1_joined[a], f.s1_joined[b]
+    rows = np.flatnonzero(g_ok & ~g_exact & ~g_sim & (s1a > 0) & (s1b > 0) & (s1a != s1b))
+    if len(rows):
+        x = _similarity(f.given_full[a[rows]], s1b[rows], f.names)
+        y = _similarity(s1a[rows], f.given_full[b[rows]], f.names)
+        names_swapped[rows] = (np.nan_to_num(x) >= SIMILAR) & (np.nan_to_num(y) >= SIMILAR)
+    g_sim |= names_swapped
     partial = (
         g_ok
         & ~g_exact
@@ -816,6 +798,7 @@ def _score(
     level(none2 & (z(s11) >= 0.999), "surnames_exact")
     level(none2 & (z(s11) >= SIMILAR) & (z(s11) < 0.999), "surnames_similar")
     level(none2 & (z(s11) < SIMILAR), "surnames_differ")
+    level(names_swapped, "surnames_similar", swapped=True)
 
     # birth
     oa, ob = f.ordinal[a], f.ordinal[b]
@@ -850,9 +833,16 @@ def _score(
     near = np.flatnonzero(both_addr & ~a_exact & (f.addr_tail[a] == f.addr_tail[b]))
     if len(near):
         a_sim[near] = np.nan_to_num(_similarity(aa[near], ab[near], f.misc)) >= 0.93
+    parts = (
+        (f.addr_street[a] == f.addr_street[b]).astype(np.int8)
+        + (f.addr_number[a] == f.addr_number[b])
+        + (f.addr_code[a] == f.addr_code[b])
+    )
+    a_part = both_addr & ~a_exact & ~a_sim & (parts >= 2)
     level(a_exact, "address_exact")
     level(a_sim, "address_similar")
-    level(both_addr & ~a_exact & ~a_sim, "address_differs")
+    level(a_part, "address_partial")
+    level(both_addr & ~a_exact & ~a_sim & ~a_part, "address_differs")
     pa, pb = f.phone[a], f.phone[b]
     both_phone = (pa > 0) & (pb > 0)
     level(both_phone & (pa == pb), "phone_exact")
@@ -881,6 +871,96 @@ def _score(
 
 
 TF_CAP = (-3.0, 2.0)
+
+
+def _within_reach(
+    f: _Frame, a: np.ndarray, b: np.ndarray, tf: dict | None, weights: dict[str, float], threshold: float
+) -> np.ndarray:
+    """Which pairs can still reach ``threshold``: an upper bound of :func:`_score` from the cheap comparisons
+    (CURP equality, birth, sex, address, phone) and the given names, every other group at its best level.
+
+    Lossless: a pair dropped here would score below ``threshold`` in :func:`_score`. In a census most candidate
+    pairs are relatives (a shared surname and address, another given name and birth date), so the surname
+    comparisons — the costly part — only run on the few pairs left."""
+    if threshold <= 0:
+        return np.ones(len(a), dtype=bool)
+    if threshold >= 1:
+        threshold = 1 - 1e-9
+    need = math.log2(threshold / (1 - threshold)) - 1e-6
+
+    def wt(name: str) -> float:
+        return weights.get(name, 0.0)
+
+    def best(names: list[str]) -> float:
+        return max(0.0, *(wt(x) for x in names))
+
+    bound = np.full(len(a), wt("prior"), dtype=np.float32)
+    # identity document: an equal id is kept whatever else (the same valid CURP is a match)
+    ida, idb = f.idcode[a], f.idcode[b]
+    both = (ida > 0) & (idb > 0)
+    same_id = both & (ida == idb)
+    bound += np.where(both, best(GROUPS["curp"][1:]), 0.0).astype(np.float32)
+    # birth, exactly as in _score
+    oa, ob = f.ordinal[a], f.ordinal[b]
+    ya, yb = f.year[a], f.year[b]
+    full = (oa > 0) & (ob > 0)
+    exact = full & (oa == ob)
+    swap = full & ~exact & (ya == yb) & (f.month[a] == f.day[b]) & (f.day[a] == f.month[b])
+    agree = (ya == yb).astype(np.int8) + (f.month[a] == f.month[b]) + (f.day[a] == f.day[b])
+    similar = full & ~exact & ~swap & (agree >= 2)
+    approx = (ya > 0) & (yb > 0) & ~full
+    close = approx & (np.abs(ya - yb) <= 1)
+    birth = np.select(
+        [exact, swap, similar, full, close, approx],
+        [wt(x) for x in GROUPS["birth"][:3]]
+        + [wt("birth_date_differs"), wt("birth_year_close")]
+        + [wt("birth_year_differs")],
+        0.0,
+    )
+    bound += birth.astype(np.float32)
+    del oa, ob, ya, yb, full, exact, swap, agree, similar, approx, close, birth
+    # sex
+    sa, sb = f.sex[a], f.sex[b]
+    sx = (sa > 0) & (sb > 0) & (sa != 3) & (sb != 3)
+    bound += np.where(sx, np.where(sa == sb, wt("sex_same"), wt("sex_differs")), 0.0).astype(np.float32)
+    # address (a differing one may still be "similar") and phone
+    aa, ab = f.addr[a], f.addr[b]
+    both_addr = (aa > 0) & (ab > 0)
+    addr_other = max(wt(x) for x in GROUPS["address"][1:])
+    bound += np.where(both_addr, np.where(aa == ab, wt("address_exact"), addr_other), 0.0).astype(np.float32)
+    pa, pb = f.phone[a], f.phone[b]
+    both_phone = (pa > 0) & (pb > 0)
+    bound += np.where(both_phone, np.where(pa == pb, wt("phone_exact"), wt("phone_differs")), 0.0).astype(
+        np.float32
+    )
+    # surnames at their best, term frequencies at their cap
+    hi = TF_CAP[1] if tf else 0.0
+    bound += np.float32(best(GROUPS["surnames"]) + hi)
+    # given names: the one string comparison done here, only where the rest leaves room for it
+    g_best = best(GROUPS["given"]) + hi
+    open_ = np.flatnonzero(~same_id & (bound + g_best >= need))
+    keep = same_id.copy()
+    if len(open_):
+        ga, gb = f.given_full[a[open_]], f.given_full[b[open_]]
+        gsim = _similarity(ga, gb, f.names)
+        g_ok = ~np.isnan(gsim)
+        gs = np.nan_to_num(gsim)
+        near = (gs >= 0.85) | (f.given_first[a[open_]] == f.given_first[b[open_]])
+        g_other = max(wt(x) for x in GROUPS["given"][1:])
+        # given name and surname swapped (scored as similar names): checked where only that could keep the pair
+        maybe = np.flatnonzero(g_ok & ~near & (bound[open_] + g_other >= need))
+        if len(maybe):
+            rows = open_[maybe]
+            x = _similarity(f.given_full[a[rows]], f.s1_joined[b[rows]], f.names)
+            y = _similarity(f.s1_joined[a[rows]], f.given_full[b[rows]], f.names)
+            near[maybe] |= (np.nan_to_num(x) >= SIMILAR) & (np.nan_to_num(y) >= SIMILAR)
+        given = np.where(
+            g_ok,
+            np.where(gs >= 0.999, wt("given_exact") + hi, np.where(near, g_other, wt("given_differs"))),
+            0.0,
+        )
+        keep[open_] = bound[open_] + given >= need
+    return keep
 
 
 def name_frequencies(records: Sequence[MatchRecord]) -> dict[str, float]:
@@ -956,6 +1036,7 @@ def estimate_weights(
     window: int = WINDOW,
     iterations: int = 40,
     start: dict[str, float] | None = None,
+    total_pairs: int | None = None,
 ) -> dict[str, float]:
     """Fellegi–Sunter weights estimated by expectation–maximisation on the candidate pairs of ``records``.
 
@@ -963,6 +1044,9 @@ def estimate_weights(
     matches among candidate pairs, assuming the groups independent given match status (as splink does). Useful
     for data unlike a Mexican census (no families, other corruptions: FEBRL); on household data the documented
     weights are the default, because families break the independence assumption.
+
+    ``total_pairs``: how many pairs could match at all (default every pair, n(n−1)/2; for linking two lists
+    A and B, len(A) × len(B)): the prior is the expected number of matches over it.
     """
     start = dict(start or WEIGHTS)
     f = _Frame(records)
@@ -1023,7 +1107,11 @@ def estimate_weights(
     for g, names in enumerate(GROUPS.values()):
         for i, nm in enumerate(names):
             out[nm] = float(np.clip(np.log2(m[g][i] / u[g][i]), -20, 20))
-    out["prior"] = float(np.log2(lam / (1 - lam)))
+    # the prior of a match between two records taken at random (as splink's "probability two random records
+    # match"), not among the candidate pairs: u was measured on random pairs, so the scores stay calibrated
+    expected = lam * len(a)
+    total = total_pairs or f.n * (f.n - 1) / 2
+    out["prior"] = float(np.log2(expected / max(total - expected, 1.0)))
     return out
 
 
@@ -1042,7 +1130,13 @@ def find_duplicates(
     a, b = candidate_pairs(f, window)
     if not len(a):
         return []
-    prob, bits = _score(f, a, b, _frame_frequencies(f) if term_frequencies else None, weights)
+    tf = _frame_frequencies(f) if term_frequencies else None
+    keep = np.flatnonzero(_within_reach(f, a, b, tf, weights or WEIGHTS, threshold))
+    a, b = a[keep], b[keep]
+    del keep
+    if not len(a):
+        return []
+    prob, bits = _score(f, a, b, tf, weights)
     return _pairs(f, a, b, prob, bits, threshold)
 
 

@@ -33,7 +33,8 @@ from faker.providers.person.es_MX import Provider as PersonProvider
 
 from redes.core.curp import STATE_CODES, curp_check_digit
 
-from .matching import PARTICLES, MatchRecord, address_key, normalize_name
+from .matching import MatchRecord
+from .text import PARTICLES, address_key, fold
 
 REFERENCE_DATE = dt.date(2025, 6, 1)
 
@@ -145,11 +146,12 @@ def _pools():
 
 
 def _curp_letters(text: str) -> str:
-    return normalize_name(text.replace("ñ", "x").replace("Ñ", "X")).replace(" ", "")
+    return fold(text.replace("ñ", "x").replace("Ñ", "X")).upper().replace(" ", "")
 
 
 def _core_words(text: str) -> list[str]:
-    return [w for w in normalize_name(text.replace("ñ", "x").replace("Ñ", "X")).split() if w not in PARTICLES]
+    words = fold(text.replace("ñ", "x").replace("Ñ", "X")).split()
+    return [w.upper() for w in words if w not in PARTICLES]
 
 
 def _inner_vowel(word: str) -> str:
@@ -247,7 +249,7 @@ def _corrupt(r: MatchRecord, kinds: list[str], rnd: random.Random, new_id: int) 
                 if len(words) > 1:
                     choice = rnd.randrange(3)
                     if choice == 0:  # particles lost
-                        value = " ".join(w for w in words if normalize_name(w) not in PARTICLES)
+                        value = " ".join(w for w in words if fold(w) not in PARTICLES)
                     elif choice == 1:  # joined
                         value = "".join(words).capitalize()
                     else:  # capitalised particles

@@ -1,4 +1,9 @@
-"""Folding of names and addresses into comparison keys (accents, ñ, case and punctuation removed)."""
+"""Folding of names and addresses into comparison keys (accents, ñ, case and punctuation removed).
+
+The one normaliser of the registry: the services, the bulk writer, the importer, the queries and the duplicate
+matcher (``registry.matching``) all use these functions, so a key stored in the database (``Person.*_key``,
+``Household.address_key``) is exactly what the matcher computes for the same input.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,27 @@ import unicodedata
 
 _NON_ALNUM = re.compile(r"[^a-z0-9 ]+")
 _SPACES = re.compile(r"\s+")
-#: Particles that open a compound surname ("de la Cruz", "del Río", "de los Santos", "y").
-PARTICLES = frozenset({"de", "del", "la", "las", "los", "y", "san", "santa", "mc", "van", "von"})
+_NON_DIGITS = re.compile(r"\D+")
+#: Particles that open a compound name ("de la Cruz", "del Río", "de los Santos", "y Pérez", "San Martín"):
+#: RENAPO's list for the CURP plus "san", "santa". Folded (lower case, no accents).
+PARTICLES = frozenset(
+    {
+        "de", "del", "la", "las", "los", "el", "y", "da", "das", "do", "dos", "di", "die", "der", "le", "les",
+        "van", "von", "mc", "san", "santa",
+    }
+)  # fmt: skip
+#: Words dropped from a street name in the address key ("Calle Hidalgo" = "Hidalgo", "Av. Juárez" = "Juárez").
+STREET_WORDS = frozenset(
+    {
+        "calle", "c", "av", "ave", "avenida", "privada", "priv", "pvda", "cda", "cerrada", "callejon", "cjon",
+        "blvd", "boulevard", "bulevar", "calz", "calzada", "and", "andador", "prol", "prolongacion",
+    }
+)  # fmt: skip
+#: The house number of an address without one ("S/N", "sin número") and the postal code of one without it.
+NO_NUMBER = "sn"
+NO_POSTAL_CODE = "0"
+_NUMBER_WORDS = frozenset({"no", "num", "numero", "n", "sin", "s"})
+ADDRESS_KEY_LENGTH = 120
 
 
 def fold(text: str | None) -> str:
@@ -20,13 +44,50 @@ def fold(text: str | None) -> str:
     return _SPACES.sub(" ", _NON_ALNUM.sub(" ", ascii_text)).strip()
 
 
-def address_key(street: str, number: str, postal_code: str) -> str:
-    """A compact key for "same address": folded street without common words, number, postal code."""
-    words = [
-        w for w in fold(street).split() if w not in {"calle", "av", "avenida", "c", "privada", "priv", "cda"}
-    ]
-    key = " ".join([*words, fold(number).replace(" ", ""), (postal_code or "").strip()]).strip()
-    return key[:120]
+def _house_number(number: str | None) -> str:
+    """``"No. 12-A"`` → ``"12a"``, ``"S/N"`` / ``""`` → :data:`NO_NUMBER`."""
+    words = fold(str(number or "")).split()
+    kept = [w for w in words if w not in _NUMBER_WORDS]
+    value = "".join(kept)
+    return value or NO_NUMBER
+
+
+def address_key(street: str | None, number: str | None = "", postal_code: str | None = "") -> str:
+    """A compact key for "same address": ``"<street words> <number> <postal code>"``, folded.
+
+    ``address_key("Calle Hidalgo", "No. 12-A", "39 300")`` → ``"hidalgo 12a 39300"``. The street loses common
+    words (calle, avenida, privada…); the number is one token (:data:`NO_NUMBER` ``"sn"`` when there is none);
+    the postal code keeps its digits only (:data:`NO_POSTAL_CODE` ``"0"`` when missing), so the last two words
+    are always the number and the postal code. ``""`` when all three are empty. Street words are cut (never the
+    number and postal code) to fit :data:`ADDRESS_KEY_LENGTH`. Parse it back with :func:`address_parts`."""
+    words = [w for w in fold(street).split() if w not in STREET_WORDS]
+    code = _NON_DIGITS.sub("", str(postal_code or ""))
+    if not words and not code and not fold(str(number or "")):
+        return ""
+    tail = f"{_house_number(number)} {code or NO_POSTAL_CODE}"
+    room = ADDRESS_KEY_LENGTH - len(tail) - 1
+    head = " ".join(words)
+    if len(head) > room:
+        head = head[:room].rsplit(" ", 1)[0] if " " in head[:room] else head[:room]
+    return f"{head} {tail}" if head else tail
+
+
+def address_parts(key: str) -> tuple[str, str, str]:
+    """``(street, number, postal code)`` of an :func:`address_key` (number ``""`` when it was missing)."""
+    words = key.split()
+    if len(words) < 2:
+        return " ".join(words), "", ""
+    code, number = words.pop(), words.pop()
+    return " ".join(words), ("" if number == NO_NUMBER else number), ("" if code == NO_POSTAL_CODE else code)
+
+
+def address_tail(key: str) -> str:
+    """``"<number> <postal code>"`` of an address key when it has both, else ``""``: two records with a street
+    name typed differently still share it (a blocking key of the duplicate matcher)."""
+    if not key:
+        return ""
+    _street, number, code = address_parts(key)
+    return f"{number} {code}" if number and code else ""
 
 
 def group_particles(tokens: list[str]) -> list[str]:
@@ -46,7 +107,7 @@ def group_particles(tokens: list[str]) -> list[str]:
     return groups
 
 
-def split_full_name(full_name: str) -> tuple[str, str, str]:
+def split_full_name(full_name: str | None) -> tuple[str, str, str]:
     """Split a Mexican full name written "given names, first surname, second surname".
 
     Heuristic: the last two surname groups (a group is a word with the particles before it, so "de la Cruz"

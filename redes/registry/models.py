@@ -213,10 +213,28 @@ class Person(models.Model):
         ]
         indexes = [
             models.Index(fields=["node", "status"], name="person_block_list"),
-            models.Index(fields=["municipality", "surname1_key", "given_key"], name="person_surname1"),
-            models.Index(fields=["municipality", "surname2_key", "given_key"], name="person_surname2"),
-            models.Index(fields=["municipality", "given_key"], name="person_given"),
-            models.Index(fields=["municipality", "given2_key"], name="person_given2"),
+            # Name search (queries.search_persons): each index is walked in key order from a prefix and checks
+            # the other name words inside the index (covering), so a page of 50 never sorts every match.
+            models.Index(
+                fields=["municipality", "surname1_key", "surname2_key", "given_key", "given2_key", "status"],
+                name="person_surname1",
+                include=["id"],  # PostgreSQL: index-only scans (SQLite indexes carry the rowid)
+            ),
+            models.Index(
+                fields=["municipality", "surname2_key", "surname1_key", "given_key", "given2_key", "status"],
+                name="person_surname2",
+                include=["id"],  # PostgreSQL: index-only scans (SQLite indexes carry the rowid)
+            ),
+            models.Index(
+                fields=["municipality", "given_key", "surname1_key", "surname2_key", "given2_key", "status"],
+                name="person_given",
+                include=["id"],  # PostgreSQL: index-only scans (SQLite indexes carry the rowid)
+            ),
+            models.Index(
+                fields=["municipality", "given2_key", "surname1_key", "surname2_key", "given_key", "status"],
+                name="person_given2",
+                include=["id"],  # PostgreSQL: index-only scans (SQLite indexes carry the rowid)
+            ),
             models.Index(fields=["municipality", "birth_date"], name="person_birth_date"),
             models.Index(fields=["municipality", "curp"], name="person_curp"),
         ]

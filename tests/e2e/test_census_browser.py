@@ -8,71 +8,25 @@ aborted). Set REDES_SCREENSHOTS=/some/dir to also save ``census-phone.png`` of t
 from __future__ import annotations
 
 import os
-import unittest
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
-from django.contrib.staticfiles.testing import StaticLiveServerTestCase
-from django.test import override_settings
 
 from redes.registry import services
 from redes.registry.models import Household, Person, Visit
 from redes.territories.services import update_node
-from tests.base import PASSWORD, build_world
+from tests.base import PASSWORD
+from tests.e2e.browser import BrowserTestCase
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-sync",
-]
 PHONE = {"width": 360, "height": 740}
 HERE = {"latitude": 25.7955, "longitude": -100.3351}
 
 pytestmark = pytest.mark.browser
 
 
-def _missing_browser_reason() -> str | None:
-    if not os.access(CHROMIUM, os.X_OK):
-        return f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed (pip install -e '.[test]')"
-    return None
-
-
-@override_settings(REDES_TILE_URL="/no-tiles/{z}/{x}/{y}.png", LANGUAGE_CODE="en")
-class CensusOnAPhoneTests(StaticLiveServerTestCase):
-    host = "127.0.0.1"
-
-    @classmethod
-    def setUpClass(cls):
-        reason = _missing_browser_reason()
-        if reason:
-            if os.environ.get("REDES_REQUIRE_BROWSER") == "1":
-                raise RuntimeError(f"REDES_REQUIRE_BROWSER=1 but {reason}")
-            raise unittest.SkipTest(reason)
-        super().setUpClass()
-        from playwright.sync_api import sync_playwright
-
-        cls._playwright = sync_playwright().start()
-        cls.browser = cls._playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "browser", None) is not None:
-            cls.browser.close()
-            cls._playwright.stop()
-        super().tearDownClass()
-
+class CensusOnAPhoneTests(BrowserTestCase):
     def setUp(self):
-        self.w = build_world()
+        super().setUp()
         square = {
             "type": "Polygon",
             "coordinates": [
@@ -87,34 +41,11 @@ class CensusOnAPhoneTests(StaticLiveServerTestCase):
         }
         update_node(self.w.b11, geometry=square)
         services.publish_notice(self.w.esc, version="2026-1", text="Aviso de privacidad.")
-        self.contexts = []
-
-    def tearDown(self):
-        for context in self.contexts:
-            context.close()
 
     def new_page(self):
-        context = self.browser.new_context(
-            viewport=PHONE,
-            locale="en-US",
-            geolocation=HERE,
-            permissions=["geolocation"],
-            is_mobile=True,
-            has_touch=True,
+        return super().new_page(
+            PHONE, geolocation=HERE, permissions=["geolocation"], is_mobile=True, has_touch=True
         )
-        context.set_default_timeout(15000)
-        self.contexts.append(context)
-        page = context.new_page()
-        local = urlparse(self.live_server_url).hostname
-
-        def only_local(route):
-            if urlparse(route.request.url).hostname == local:
-                route.continue_()
-            else:
-                route.abort()
-
-        page.route("**/*", only_local)
-        return page
 
     def assert_no_sideways_scroll(self, page):
         scroll_width = page.evaluate("document.documentElement.scrollWidth")

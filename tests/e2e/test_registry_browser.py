@@ -14,29 +14,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import unittest
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
-from django.contrib.staticfiles.testing import StaticLiveServerTestCase
 from django.test import override_settings
 
 from redes.registry.models import DuplicateCandidate, Household, ImportJob, Person
-from tests.base import PASSWORD, build_world
+from tests.base import PASSWORD
+from tests.e2e.browser import DESKTOP, PHONE, BrowserTestCase
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-sync",
-]
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
 DUMMY_TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend", "QUEUES": []}}
 
 pytestmark = pytest.mark.browser
@@ -51,43 +37,10 @@ CSV = (
 )
 
 
-def _missing_browser_reason() -> str | None:
-    if not os.access(CHROMIUM, os.X_OK):
-        return f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed (pip install -e '.[test]')"
-    return None
-
-
 @override_settings(LANGUAGE_CODE="en", TASKS=DUMMY_TASKS)
-class RegistryImportBrowserTests(StaticLiveServerTestCase):
-    host = "127.0.0.1"
-
-    @classmethod
-    def setUpClass(cls):
-        reason = _missing_browser_reason()
-        if reason:
-            if os.environ.get("REDES_REQUIRE_BROWSER") == "1":
-                raise RuntimeError(f"REDES_REQUIRE_BROWSER=1 but {reason}")
-            raise unittest.SkipTest(reason)
-        super().setUpClass()
-        from playwright.sync_api import sync_playwright
-
-        cls._playwright = sync_playwright().start()
-        cls.browser = cls._playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "browser", None) is not None:
-            cls.browser.close()
-            cls._playwright.stop()
-        super().tearDownClass()
-
+class RegistryImportBrowserTests(BrowserTestCase):
     def setUp(self):
-        self.w = build_world()
-        self.contexts = []
+        super().setUp()
         tmp = Path(tempfile.mkdtemp(prefix="redes-import-browser-"))
         self.addCleanup(shutil.rmtree, tmp, True)
         override = self.settings(REDES_IMPORT_DIR=tmp)
@@ -95,31 +48,8 @@ class RegistryImportBrowserTests(StaticLiveServerTestCase):
         self.addCleanup(override.disable)
         self.tmp = tmp
 
-    def tearDown(self):
-        for context in self.contexts:
-            context.close()
-
-    def new_page(self, viewport=DESKTOP):
-        context = self.browser.new_context(viewport=viewport, locale="en-US")
-        context.set_default_timeout(15000)
-        self.contexts.append(context)
-        page = context.new_page()
-        local = urlparse(self.live_server_url).hostname
-
-        def only_local(route):
-            if urlparse(route.request.url).hostname == local:
-                route.continue_()
-            else:
-                route.abort()
-
-        page.route("**/*", only_local)
-        return page
-
     def sign_in(self, page, username: str, password: str = PASSWORD):
-        page.goto(f"{self.live_server_url}/login/")
-        page.fill("#id_username", username)
-        page.fill("#id_password", password)
-        page.click("#sign-in")
+        super().sign_in(page, username, password)
         page.wait_for_url(f"{self.live_server_url}/")
 
     def test_a_coordinator_uploads_maps_previews_starts_and_watches_the_progress(self):

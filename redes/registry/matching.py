@@ -35,6 +35,10 @@ Two records are compared only if they share at least one blocking key (see :func
 * ``na``: a name (same) + house number and postal code (the end of the address key: robust to a mistyped
   street); ``gp``: first given name + phone; ``nc``: house number + postal code alone, with a short window
   (:data:`ADDRESS_WINDOW`) because in a census it holds every household at that number.
+* ``dp`` / ``ds``: birth date + postal code, birth date + street (every name may have changed);
+* with the same short window, because in a census they are huge blocks: ``sp`` street + postal code, ``sh``
+  street + number, ``nn`` first given name + first surname in either order (whatever the birth year; also
+  catches a given name and surname typed in each other's field), ``ss`` first surname + street.
 
 Names in keys go through a small Spanish phonetic code (:func:`phonetic`: b/v, s/z/c, silent h, ll/y, qu/k, doubled
 letters, first six sounds), so most typos land in the same block. In :func:`find_duplicates` the keys are hashed

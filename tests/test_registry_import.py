@@ -125,6 +125,7 @@ import io  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
+from unittest import mock  # noqa: E402
 
 from django.core.exceptions import PermissionDenied, ValidationError  # noqa: E402
 from django.test import TransactionTestCase  # noqa: E402
@@ -460,6 +461,49 @@ class ImportTests(RedesTestCase):
             ).exists()
         )
 
+    def test_duplicates_found_in_a_second_process_are_the_same(self):
+        house = services.create_household(self.w.b11, actor=self.w.block1, street="Otra", ext_number="5")
+        existing = services.add_person(
+            house, actor=self.w.block1, full_name="Juan López Pérez", curp=JUAN, check_duplicates=False
+        )
+        # the same Juan twice in the file too (another household, no CURP): pairs among the file's own rows
+        rows = [*GOOD_ROWS, person_row(**{"Folio hogar": "H3", "ID persona": "P4", "Nombre": "Juan",
+                                          "Primer apellido": "Lopez", "Segundo apellido": "Perez",
+                                          "Fecha de nacimiento": "01/05/1990", "Sexo": "H", "Calle": "Juárez",
+                                          "Número": "3", "C.P.": "66050", "Manzana": "S02-M001"})]  # fmt: skip
+        with mock.patch.object(importing, "PARALLEL_ABOVE", 0):
+            self.assertTrue(importing._parallel_allowed(2))
+            job = self.run_job(self.job(csv_bytes(rows)))
+        self.assertEqual(job.status, "done", job.report)
+        juan, juan2 = Person.objects.get(external_id="P3"), Person.objects.get(external_id="P4")
+        pairs = set(DuplicateCandidate.objects.values_list("person_a_id", "person_b_id"))
+        self.assertIn(tuple(sorted((existing.pk, juan.pk))), pairs)
+        self.assertIn(tuple(sorted((juan.pk, juan2.pk))), pairs)
+        self.assertEqual(job.duplicates_flagged, len(pairs))
+        # a re-run of the file stores no pair twice
+        again = self.run_job(self.job(csv_bytes(rows)))
+        self.assertEqual(again.status, "done", again.report)
+        self.assertEqual(again.persons_updated, 4)
+        self.assertEqual(again.duplicates_flagged, 0)
+        self.assertEqual(set(DuplicateCandidate.objects.values_list("person_a_id", "person_b_id")), pairs)
+
+    def test_inline_and_forked_search_agree(self):
+        from redes.registry import matching
+
+        records = [
+            matching.MatchRecord(id=0, given="Juan", surname1="López", surname2="Pérez",
+                                 birth_date=dt.date(1990, 5, 1), curp=JUAN, household="n0"),
+            matching.MatchRecord(id=1, given="Juan", surname1="Lopez", surname2="Perez",
+                                 birth_date=dt.date(1990, 5, 1), household="n1"),
+            matching.MatchRecord(id=2, given="Rosa", surname1="Gómez", surname2="Ruiz",
+                                 birth_date=dt.date(1950, 3, 12), household="n2"),
+        ]  # fmt: skip
+        inline = importing._search_pairs(records)
+        self.assertTrue(inline)
+        self.assertEqual(importing._Forked(importing._search_pairs, records).result(), inline)
+        with self.assertRaisesMessage(RuntimeError, "ZeroDivisionError"):
+            importing._Forked(lambda: 1 / 0).result()
+
     def test_block_outside_the_import_territory(self):
         job = self.run_job(self.job(csv_bytes(GOOD_ROWS), node=self.w.s1))
         self.assertEqual((job.persons_created, job.invalid_rows), (2, 1))
@@ -588,6 +632,47 @@ class FastPathTests(RedesTestCase):
             except ValidationError:
                 expected = ""
             self.assertEqual(importing.fast_curp(raw), expected, raw)
+
+    def test_fast_person_path_agrees_with_the_checked_path(self):
+        job = ImportJob(mapping=importing.suggest_mapping(HEADER))
+        validator = importing._Validator(job, HEADER)
+        variants = [
+            {"Nombre": "  Rosa   María ", "Primer apellido": "Gómez"},
+            {"Nombre": "Rosa María Gómez de la Cruz", "Primer apellido": ""},
+            {"Fecha de nacimiento": "1990-05-01", "CURP": JUAN, "Sexo": ""},
+            {"Fecha de nacimiento": "01/05/1990", "CURP": JUAN.lower(), "Sexo": "hombre"},
+            {"Fecha de nacimiento": "1-5-1990"},
+            {"Fecha de nacimiento": "31/02/1990"},
+            {"Fecha de nacimiento": "01/05/2990"},
+            {"Edad": "130"},
+            {"Edad": "7", "Fecha de nacimiento": "12/03/1950"},
+            {"Edad": "x"},
+            {"CURP": ROSA[:17] + "0"},
+            {"CURP": ROSA, "Fecha de nacimiento": "13/03/1950"},
+            {"Sexo": "otro"},
+            {"Parentesco": "Hija"},
+            {"Parentesco": "vecina"},
+            {"ID persona": "  P 9  "},
+            {"Nombre": "", "Primer apellido": "", "Segundo apellido": ""},
+        ]
+        for base in GOOD_ROWS:
+            for change in [{}, *variants]:
+                row = dict(zip(HEADER, base, strict=True))
+                row.update(change)
+                cells = validator.pad([row[h] for h in HEADER])
+                fast = validator.person_fast(cells)
+                cleaned, errors = validator.person(cells)
+                if errors:
+                    self.assertIsNone(fast, (change, errors))
+                    continue
+                cleaned.pop("age", None)
+                f = importing._person_fields(cleaned)
+                expected = tuple(f[k] for k in ("external_id", "full_name", "given_name", "surname1", "surname2",
+                                                "birth_date", "birth_year", "age_stated", "sex", "curp", "phone",
+                                                "relation"))  # fmt: skip
+                self.assertIsNotNone(fast, change)
+                self.assertEqual(fast[:-1], expected, change)
+                self.assertEqual(list(fast[-1]), f["factors"], change)
 
     def test_phone_shape_agrees_with_normalize_phone(self):
         import random

@@ -1,6 +1,10 @@
 """Bulk import of households and persons: the fast writer, reading, mapping, validation, placement, modes."""
 
 import datetime as dt
+import tempfile
+import uuid
+
+from django.test import TestCase
 
 from redes.audit.models import AuditEvent
 from redes.registry import bulk, services
@@ -123,7 +127,6 @@ class BulkWriteTests(RedesTestCase):
 import csv  # noqa: E402
 import io  # noqa: E402
 import shutil  # noqa: E402
-import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 from unittest import mock  # noqa: E402
 
@@ -705,3 +708,22 @@ class FastPathTests(RedesTestCase):
             except ValidationError as exc:
                 got = exc.messages
             self.assertEqual(got, expected, raw)
+
+
+class LiveProgressTests(TestCase):
+    def test_sqlite_write_progress_goes_beside_the_database_and_is_cleaned_up(self):
+        from django.db import connection
+
+        from redes.registry import importing
+
+        if connection.vendor != "sqlite":
+            self.skipTest("the side file is the SQLite path; PostgreSQL uses a second connection")
+        job = ImportJob(uuid=uuid.uuid4())
+        job.pk = 0
+        with tempfile.TemporaryDirectory() as tmp, self.settings(REDES_IMPORT_DIR=tmp):
+            side = importing._SideProgress(job)
+            self.assertIsNone(importing.live_progress(job))
+            side.update(1234)
+            self.assertEqual(importing.live_progress(job), 1234)
+            side.close()
+            self.assertIsNone(importing.live_progress(job))

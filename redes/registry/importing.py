@@ -1332,6 +1332,10 @@ def preview(job: ImportJob, limit: int = 20) -> dict:
     Returns ``{"rows": [{"row", "values": {field: cleaned value}, "errors": {field code or column: [messages]}}],
     "valid": n, "invalid": n, "total": n, "households": n, "errors": [first errors as dicts]}``."""
     analysis = analyse(job, keep_cleaned=limit)
+    if job.total_rows != analysis.total:
+        # The row count is known from here on: the progress bar of the run has its denominator.
+        ImportJob.objects.filter(pk=job.pk).update(total_rows=analysis.total)
+        job.total_rows = analysis.total
     by_row: dict[int, dict[str, list[str]]] = {}
     for error in analysis.errors:
         if error.row in analysis.cleaned:
@@ -1422,7 +1426,7 @@ def _run(job: ImportJob, progress) -> ImportJob:
 
     def report_progress(phase, done, total):
         if phase == "validate":
-            _progress_to_db(job.pk, "validating", done)
+            _progress_to_db(job.pk, "validating", done, total or job.total_rows or None)
         if progress:
             progress(phase, done, total)
 
@@ -1456,7 +1460,7 @@ def _run(job: ImportJob, progress) -> ImportJob:
         addresses = [address_key(h.street, h.ext_number, h.postal_code) for h in households]
         written = [0]
         total = len(households) + len(persons)
-        side = _SideProgress(job.pk)
+        side = _SideProgress(job)
 
         def write_progress(n):
             written[0] += n
@@ -1639,7 +1643,7 @@ class _Forked:
         try:
             ok, value = self._recv.recv()
         except EOFError:
-            ok, value = False, "the duplicate search process stopped"
+            ok, value = False, _("The duplicate search process stopped.")
         finally:
             self._recv.close()
             self._proc.join()
@@ -1817,18 +1821,33 @@ _CANDIDATE_COLUMNS = (
 )  # fmt: skip
 
 
+def _progress_path(job: ImportJob) -> Path:
+    return Path(settings.REDES_IMPORT_DIR) / f"{job.uuid}.progress"
+
+
+def live_progress(job: ImportJob) -> int | None:
+    """The processed count written beside the database while the job's write transaction is open (SQLite)."""
+    try:
+        return int(_progress_path(job).read_text() or 0)
+    except (OSError, ValueError):
+        return None
+
+
 class _SideProgress:
-    """The processed count of a job, written while the import's own transaction is open.
+    """The processed count of a job, published while the import's own transaction is open.
 
     PostgreSQL: from a second, autocommit connection (short ``UPDATE``s, at most one a second), so the page
-    shows the write advancing. SQLite has one writer at a time and the import holds it: nothing is written
-    there (the page shows "Saving" until the end)."""
+    shows the write advancing. SQLite has one writer at a time and the import holds it, so the count goes to a
+    small file next to the uploaded file (``live_progress``), which the progress page reads while the job is
+    "writing" (the embedded set-up runs on one machine)."""
 
-    def __init__(self, job_id: int):
-        self.job_id = job_id
+    def __init__(self, job: ImportJob):
+        self.job_id = job.pk
         self.conn = None
         self.last = 0.0
+        self.path = None
         if connection.vendor != "postgresql":
+            self.path = _progress_path(job)
             return
         try:
             import psycopg
@@ -1846,9 +1865,17 @@ class _SideProgress:
     def update(self, done: int) -> None:
         import time
 
-        if self.conn is None or time.monotonic() - self.last < 1.0:
+        if (self.conn is None and self.path is None) or time.monotonic() - self.last < 0.5:
             return
         self.last = time.monotonic()
+        if self.path is not None:
+            try:
+                tmp = self.path.with_suffix(".tmp")
+                tmp.write_text(str(int(done)))
+                tmp.replace(self.path)
+            except OSError:
+                self.path = None
+            return
         try:
             self.conn.execute(
                 "UPDATE registry_importjob SET processed_rows = %s WHERE id = %s", (int(done), self.job_id)
@@ -1857,6 +1884,9 @@ class _SideProgress:
             self.close()
 
     def close(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self.path = None
         if self.conn is not None:
             try:
                 self.conn.close()

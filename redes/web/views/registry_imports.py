@@ -71,7 +71,10 @@ def _percent(job: ImportJob) -> int:
         return 100
     if not job.total_rows:
         return 0
-    return min(100, round(100 * job.processed_rows / job.total_rows))
+    done = job.processed_rows
+    if job.phase == "writing":
+        done = max(done, _importing().live_progress(job) or 0)
+    return min(100, round(100 * done / job.total_rows))
 
 
 def _columns(job: ImportJob) -> list[str]:

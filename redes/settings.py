@@ -12,6 +12,7 @@ Environment variables (all optional):
 - ``REDES_FIELD_KEYS`` or ``REDES_FIELD_KEYS_FILE``: Fernet keys (comma separated, newest first) that encrypt
   sensitive data at rest; otherwise one key is generated once and kept in the data folder. Rotation: put a new
   key first, run ``redes registry rotate-keys``, then drop the old one (``docs/operations.md``).
+- ``REDES_IMPORT_PARALLEL`` (``0``/``1``, default ``1``): duplicate search of large imports in a second process.
 - ``REDES_TASKS_BACKEND``: ``database`` (default: a worker started by ``redes serve``/``redes worker``) or
   ``immediate`` (run background jobs inline, as the tests do).
 """
@@ -220,6 +221,9 @@ TASKS = {
     "default": {"BACKEND": _TASK_BACKENDS[os.environ.get("REDES_TASKS_BACKEND", "database")], "QUEUES": []}
 }
 REDES_IMPORT_DIR = DATA_DIR / "imports"
+# Large imports search duplicates in a forked process while the main one writes; REDES_IMPORT_PARALLEL=0 turns
+# that off (the search then runs after the write).
+REDES_IMPORT_PARALLEL = env_bool("REDES_IMPORT_PARALLEL", True)
 
 REDES_TILE_URL = os.environ.get("REDES_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 REDES_TILE_ATTRIBUTION = os.environ.get("REDES_TILE_ATTRIBUTION", "&copy; OpenStreetMap contributors")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _NON_ALNUM = re.compile(r"[^a-z0-9 ]+")
 _SPACES = re.compile(r"\s+")
@@ -35,6 +36,7 @@ _NUMBER_WORDS = frozenset({"no", "num", "numero", "n", "sin", "s"})
 ADDRESS_KEY_LENGTH = 120
 
 
+@lru_cache(maxsize=1 << 16)
 def fold(text: str | None) -> str:
     """``"  Núñez-Ibáñez "`` → ``"nunez ibanez"``: lower case, no accents (ñ → n), no punctuation."""
     if not text:

@@ -21,7 +21,17 @@ def main(argv: list[str] | None = None) -> None:
     execute_from_command_line(argv)
 
 
-MAIN_COMMANDS = ("demo", "serve", "migrate", "municipality", "territory", "registry", "user", "token", "db_worker")
+MAIN_COMMANDS = (
+    "demo",
+    "serve",
+    "migrate",
+    "municipality",
+    "territory",
+    "registry",
+    "user",
+    "token",
+    "db_worker",
+)
 
 
 def _print_main_commands() -> None:

@@ -32,7 +32,10 @@ class Perm(models.TextChoices):
     VIEW_AUDIT = "view_audit", _("Browse the audit log")
     EDIT_REGISTRY = "edit_registry", _("Register and edit households, persons, consents and visits")
     EDIT_SENSITIVE = "edit_sensitive", _("Record sensitive data (health, disability, violence)")
-    MANAGE_REGISTRY = "manage_registry", _("Import, merge duplicates, set priority weights, answer data requests")
+    MANAGE_REGISTRY = (
+        "manage_registry",
+        _("Import, merge duplicates, set priority weights, answer data requests"),
+    )
 
 
 P = Perm

@@ -37,6 +37,12 @@ class RegistryHomeTests(RedesTestCase):
 
     def test_field_roles_get_the_census_button_and_coordinators_the_requests_box(self):
         self.assertIn("Open the census", self.page(self.w.block1))
-        html = self.page(self.w.coord)
-        self.assertIn("/registry/requests/summary/", html)
-        self.assertNotIn("/registry/requests/summary/", self.page(self.w.sector1))
+        self.assertNotIn("arco-summary", self.page(self.w.coord))  # nothing open: no box
+        person = services.add_person(
+            services.create_household(self.w.b12, street="Allende", ext_number="9"),
+            full_name="Eva Soto",
+            check_duplicates=False,
+        )
+        services.open_data_request(person, "access")
+        self.assertIn("arco-summary", self.page(self.w.coord))
+        self.assertNotIn("arco-summary", self.page(self.w.sector1))

@@ -10,6 +10,7 @@ from redes.liaisons.services import coverage, coverage_by_child, vacant_posts
 from redes.registry.queries import registry_counts
 
 from .common import child_level_label, level_counts, with_level_labels
+from .registry_requests import summary_context
 
 VACANT_PREVIEW = 8
 CHILD_BARS = 12
@@ -25,7 +26,6 @@ def territory_summary(user, node) -> dict:
         "show_aggregates": can(user, Perm.VIEW_AGGREGATES, node),
     }
     summary["census"] = can(user, Perm.EDIT_REGISTRY, node)
-    summary["manage_registry"] = can(user, Perm.MANAGE_REGISTRY, node)
     if summary["show_aggregates"]:
         summary["registry"], _ = registry_counts(node)
         summary["coverage"] = coverage(node)
@@ -44,7 +44,7 @@ def territory_summary(user, node) -> dict:
 def home(request):
     user = request.user
     summaries = [territory_summary(user, node) for node in top_nodes(user)]
-    context = {"summaries": summaries}
+    context = {"summaries": summaries, "requests_summary": summary_context(user)}
     if can(user, Perm.VIEW_AUDIT):
         events = scoped(AuditEvent.objects.all(), user, Perm.VIEW_AUDIT, via="municipality__node")
         context["recent_events"] = list(events[:RECENT_EVENTS])

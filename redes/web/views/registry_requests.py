@@ -87,21 +87,29 @@ def request_list(request):
 @login_required
 @require_GET
 def requests_summary(request):
-    """An HTML fragment for the home page: how many requests are open, due soon, overdue (empty if none).
+    """An HTML fragment: how many requests are open, due soon, overdue (empty if none).
 
-    Answers 204 (nothing to show) to users who do not answer data requests, so it is safe to include for all."""
-    if not scoping.can(request.user, Perm.MANAGE_REGISTRY):
+    Answers 204 (nothing to show) to users who do not answer data requests. The home page renders the same
+    context inline (``summary_context``)."""
+    context = summary_context(request.user)
+    if context is None:
         return HttpResponse(status=204)
+    return render(request, "web/registry/_requests_summary.html", context)
+
+
+def summary_context(user) -> dict | None:
+    """Counts of the open data requests the user answers (None for users who answer none)."""
+    if not scoping.can(user, Perm.MANAGE_REGISTRY):
+        return None
     today = timezone.localdate()
-    open_qs = queries.open_requests(request.user)
-    context = {
+    open_qs = queries.open_requests(user)
+    return {
         "open": open_qs.count(),
         "overdue": open_qs.filter(due_on__lt=today).count(),
         "soon": open_qs.filter(
             due_on__gte=today, due_on__lte=today + dt.timedelta(days=DUE_SOON_DAYS)
         ).count(),
     }
-    return render(request, "web/registry/_requests_summary.html", context)
 
 
 @login_required

@@ -17,13 +17,17 @@ _MUNICIPALITY = "territories.Municipality"
 _NODE = "territories.Node"
 
 
-def _municipality_fk(related_name="+"):
+def _municipality_fk(related_name="+", db_index=True):
     return models.ForeignKey(
-        _MUNICIPALITY, on_delete=models.CASCADE, related_name=related_name, verbose_name=_("municipality")
+        _MUNICIPALITY,
+        on_delete=models.CASCADE,
+        related_name=related_name,
+        verbose_name=_("municipality"),
+        db_index=db_index,
     )
 
 
-def _user_fk(verbose_name, related_name="+"):
+def _user_fk(verbose_name, related_name="+", db_index=True):
     return models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -31,6 +35,7 @@ def _user_fk(verbose_name, related_name="+"):
         blank=True,
         related_name=related_name,
         verbose_name=verbose_name,
+        db_index=db_index,
     )
 
 
@@ -50,9 +55,11 @@ class RecordStatus(models.TextChoices):
 
 class Household(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    municipality = _municipality_fk()
+    # No FK index: municipality leads household_address (and the external-id constraint).
+    municipality = _municipality_fk(db_index=False)
+    # No FK index: node leads household_block_list.
     node = models.ForeignKey(
-        _NODE, on_delete=models.PROTECT, related_name="households", verbose_name=_("block")
+        _NODE, on_delete=models.PROTECT, related_name="households", verbose_name=_("block"), db_index=False
     )
     external_id = models.CharField(
         _("external id"), max_length=64, blank=True, help_text=_("The id in the source file of an import.")
@@ -78,7 +85,8 @@ class Household(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
-    created_by = _user_fk(_("registered by"))
+    # No FK index: no query filters on it (only a user's deletion, rare, scans to set it null).
+    created_by = _user_fk(_("registered by"), db_index=False)
 
     class Meta:
         verbose_name = _("household")
@@ -149,12 +157,16 @@ class Relation(models.TextChoices):
 
 class Person(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    municipality = _municipality_fk()
+    # No FK index: municipality leads the name, birth-date and CURP indexes.
+    municipality = _municipality_fk(db_index=False)
     household = models.ForeignKey(
         Household, on_delete=models.PROTECT, related_name="members", verbose_name=_("household")
     )
     #: The household's block, kept in step by the services so that scoping needs no extra join.
-    node = models.ForeignKey(_NODE, on_delete=models.PROTECT, related_name="+", verbose_name=_("block"))
+    #: No FK index: node leads person_block_list.
+    node = models.ForeignKey(
+        _NODE, on_delete=models.PROTECT, related_name="+", verbose_name=_("block"), db_index=False
+    )
     external_id = models.CharField(_("external id"), max_length=64, blank=True)
     full_name = models.CharField(_("full name"), max_length=200)
     given_name = models.CharField(_("given name(s)"), max_length=100, blank=True)
@@ -188,6 +200,7 @@ class Person(models.Model):
     status = models.CharField(
         _("status"), max_length=12, choices=RecordStatus.choices, default=RecordStatus.ACTIVE
     )
+    # No FK index: only followed forwards (merged -> kept); nothing looks up who was merged into a person.
     merged_into = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,
@@ -195,11 +208,13 @@ class Person(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("merged into"),
+        db_index=False,
     )
     blocked_at = models.DateTimeField(_("blocked at"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
-    created_by = _user_fk(_("registered by"))
+    # No FK index: no query filters on it (only a user's deletion, rare, scans to set it null).
+    created_by = _user_fk(_("registered by"), db_index=False)
 
     class Meta:
         verbose_name = _("person")

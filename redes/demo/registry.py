@@ -43,7 +43,7 @@ from redes.core.db import copy_rows, reserve_ids
 from redes.registry import bulk, services
 from redes.registry.matching import MatchRecord, find_duplicates
 from redes.registry.matching import address_key as match_address_key
-from redes.registry.models import Consent, DataRequest, DuplicateCandidate, Person, Relation, Visit
+from redes.registry.models import Consent, DataRequest, Person, Relation, Visit
 from redes.registry.synthetic import generate_population
 from redes.territories.models import Municipality, Node, NodeKind
 
@@ -609,7 +609,7 @@ def _match_record(j: int, p: bulk.PersonRow, rows: Rows, addresses: dict[int, st
 FULL_DEDUPE_UP_TO = 200_000
 
 
-def _write_duplicates(municipality_id, rows: Rows, result: bulk.WriteResult, *, now) -> int:
+def _write_duplicates(municipality_id, rows: Rows, result: bulk.WriteResult) -> int:
     """Run the duplicate detector over the municipality and queue every pair it finds for review.
 
     Up to ``FULL_DEDUPE_UP_TO`` persons it compares everyone (as an import does), so family members that look
@@ -620,38 +620,14 @@ def _write_duplicates(municipality_id, rows: Rows, result: bulk.WriteResult, *, 
     else:
         chosen = sorted({j for pair in rows.true_pairs for j in pair})
     pairs = find_duplicates([_match_record(j, rows.persons[j], rows, addresses) for j in chosen])
-    adapt = _Adapt(DuplicateCandidate)
-    data = []
-    seen = set()
+    fresh = {}
     for pair in pairs:
         a, b = sorted((int(pair.id_a), int(pair.id_b)))
         ids = (result.person_ids[a], result.person_ids[b])
-        if ids in seen:
-            continue
-        seen.add(ids)
-        node_id = rows.households[rows.persons[b].household].node_id
-        data.append(
-            [
-                adapt.uuid(),
-                municipality_id,
-                node_id,
-                *ids,
-                pair.score,
-                json.dumps(pair.reasons),
-                DuplicateCandidate.Status.PENDING.value,
-                "import",
-                adapt.datetime(now),
-            ]
-        )
-    for row, pk in zip(data, reserve_ids(DuplicateCandidate, len(data)), strict=True):
-        row.insert(0, pk)
-    columns = (
-        "id", "uuid", "municipality_id", "node_id", "person_a_id", "person_b_id", "score", "reasons", "status",
-        "source", "created_at",
-    )  # fmt: skip
-    for start in range(0, len(data), 20000):
-        copy_rows(DuplicateCandidate, columns, data[start : start + 20000])
-    return len(data)
+        if ids not in fresh:
+            node_id = rows.households[rows.persons[b].household].node_id
+            fresh[ids] = (*ids, node_id, pair.score, pair.reasons)
+    return bulk.add_duplicate_candidates(municipality_id, list(fresh.values()), source="import")
 
 
 def _received_for(today: dt.date, *, due_in: int) -> dt.date:
@@ -765,7 +741,7 @@ def populate(
 
         clock = time.perf_counter()
         if duplicates:
-            stats.duplicates = _write_duplicates(municipality.pk, rows, result, now=now)
+            stats.duplicates = _write_duplicates(municipality.pk, rows, result)
             record(
                 "registry.duplicate.flag",
                 actor=actor,

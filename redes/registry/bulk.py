@@ -32,7 +32,7 @@ from redes.audit.services import record
 from redes.core.db import adapt_datetime, copy_rows, lock_tree, reserve_ids
 
 from . import services, vulnerability
-from .models import BlockCounts, Household, Person, Phone, RecordStatus, Relation
+from .models import BlockCounts, DuplicateCandidate, Household, Person, Phone, RecordStatus, Relation
 from .text import address_key
 
 #: Above this many households, the block counts are rebuilt for the municipality rather than incremented.
@@ -502,3 +502,28 @@ def _add_counts(municipality_id: int, deltas: dict[int, list[int]]) -> None:
                 BlockCounts.objects.filter(node_id=n).update(
                     **{name: F(name) + v for name, v in zip(names, deltas[n], strict=True) if v}
                 )
+
+
+_CANDIDATE_COLUMNS = (
+    "id", "uuid", "municipality_id", "node_id", "person_a_id", "person_b_id", "score", "reasons", "status",
+    "source", "created_at",
+)  # fmt: skip
+
+
+def add_duplicate_candidates(
+    municipality_id: int, pairs: Sequence[tuple], *, source: str, batch: int = 20000
+) -> int:
+    """Queue many pairs for review at once: ``pairs`` are ``(person_a_id, person_b_id, node_id, score, reasons)``
+    with ``person_a_id < person_b_id``, none stored yet (the caller filters). Reserved ids and COPY, like the
+    rest of this module; the caller writes the audit row. Returns how many were written."""
+    now = adapt_datetime(timezone.now(), DuplicateCandidate)
+    rows = [
+        (pk, u, municipality_id, node_id, pa, pb, float(score), json.dumps(list(reasons)),
+         DuplicateCandidate.Status.PENDING.value, source, now)
+        for pk, u, (pa, pb, node_id, score, reasons) in zip(
+            reserve_ids(DuplicateCandidate, len(pairs)), uuid4_hexes(len(pairs)), pairs, strict=True
+        )
+    ]  # fmt: skip
+    for chunk in _chunks(rows, batch):
+        copy_rows(DuplicateCandidate, _CANDIDATE_COLUMNS, chunk)
+    return len(rows)

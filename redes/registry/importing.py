@@ -64,7 +64,7 @@ from redes.accounts import scoping
 from redes.accounts.roles import Perm
 from redes.audit.services import record, record_denied
 from redes.core.curp import STATE_CODES, curp_check_digit
-from redes.core.db import adapt_datetime, copy_rows, lock_tree, reserve_ids
+from redes.core.db import lock_tree
 from redes.core.phones import normalize_phone
 from redes.territories.models import Municipality, Node, NodeKind
 
@@ -1778,32 +1778,7 @@ class _DuplicateSearch:
             fresh.append((pa, pb, node_id, score, reasons))
         if not fresh:
             return 0
-        municipality_id = self.job.municipality_id
-        now = adapt_datetime(timezone.now(), DuplicateCandidate)
-        uuids = bulk.uuid4_hexes(len(fresh))
-        ids = reserve_ids(DuplicateCandidate, len(fresh))
-        copy_rows(
-            DuplicateCandidate,
-            _CANDIDATE_COLUMNS,
-            [
-                (
-                    pk,
-                    u,
-                    municipality_id,
-                    node_id,
-                    pa,
-                    pb,
-                    float(score),
-                    json.dumps(list(reasons)),
-                    DuplicateCandidate.Status.PENDING.value,
-                    "import",
-                    now,
-                    None,
-                    None,
-                )
-                for pk, u, (pa, pb, node_id, score, reasons) in zip(ids, uuids, fresh, strict=True)
-            ],  # fmt: skip
-        )
+        bulk.add_duplicate_candidates(self.job.municipality_id, fresh, source="import")
         record(
             "registry.duplicate.flag",
             actor=actor,
@@ -1813,12 +1788,6 @@ class _DuplicateSearch:
             changes={"pairs": len(fresh)},
         )
         return len(fresh)
-
-
-_CANDIDATE_COLUMNS = (
-    "id", "uuid", "municipality_id", "node_id", "person_a_id", "person_b_id", "score", "reasons", "status",
-    "source", "created_at", "decided_at", "decided_by_id",
-)  # fmt: skip
 
 
 def _progress_path(job: ImportJob) -> Path:
@@ -1892,36 +1861,3 @@ class _SideProgress:
                 self.conn.close()
             finally:
                 self.conn = None
-
-
-def flag_import_duplicates(job: ImportJob, person_ids: list[int], *, actor=None) -> int:
-    """Run the matcher over persons already written (by id) and the existing ones sharing a key; store the pairs.
-
-    The import itself uses ``_DuplicateSearch`` on what it holds in memory; this reads the persons back (for a
-    caller that has only their ids). Returns the number of new ``DuplicateCandidate`` rows."""
-    if not person_ids:
-        return 0
-    ids = set(person_ids)
-    rows: list[dict] = []
-    fields = (*dedupe._FIELDS, "node_id")
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), 5000):
-        rows.extend(Person.objects.filter(pk__in=ordered[start : start + 5000]).values(*fields))
-    by_household: dict[int, int] = {}
-    households, persons, addresses = [], [], []
-    for row in rows:
-        index = by_household.get(row["household_id"])
-        if index is None:
-            index = by_household[row["household_id"]] = len(households)
-            households.append(bulk.HouseholdRow(node_id=row["node_id"], id=row["household_id"]))
-            addresses.append(row["household__address_key"])
-        persons.append(
-            bulk.PersonRow(
-                household=index, given_name=row["given_name"], surname1=row["surname1"],
-                surname2=row["surname2"], birth_date=row["birth_date"], birth_year=row["birth_year"],
-                sex=row["sex"], curp=row["curp"], phone=row["phone"], id=row["pk"],
-                surname1_key=row["surname1_key"], surname2_key=row["surname2_key"],
-            )
-        )  # fmt: skip
-    search = _DuplicateSearch(job, households, persons, addresses)
-    return search.store([p.id for p in persons], actor=actor)

@@ -10,47 +10,13 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.urls import NoReverseMatch, reverse
-from django.utils.translation import gettext_lazy as _
 
 from redes.accounts import scoping
 from redes.accounts.roles import Perm
 from redes.audit.services import record_denied
+from redes.registry.matching import REASON_CODES, REASON_LABELS
 from redes.registry.models import Person
 from redes.territories.models import Municipality
-
-#: Readable names of the duplicate-detection reason codes (``registry.matching.REASON_CODES``).
-REASON_LABELS = {
-    "curp_exact": _("Same CURP"),
-    "curp_same_valid": _("Same valid CURP"),
-    "curp_check_digit": _("CURP equal except the check digit"),
-    "curp_typo": _("CURP differs by one character"),
-    "curp_differs": _("Different CURP"),
-    "given_exact": _("Same given name"),
-    "given_similar": _("Similar given name"),
-    "given_partial": _("One given name contains the other"),
-    "given_close": _("Given names close but not the same"),
-    "given_differs": _("Different given name"),
-    "surnames_exact": _("Same surnames"),
-    "surnames_similar": _("Similar surnames"),
-    "surnames_swapped": _("Surnames in swapped order"),
-    "second_surname_missing": _("Second surname missing on one record"),
-    "second_surname_differs": _("Different second surname"),
-    "surnames_differ": _("Different surnames"),
-    "birth_date_exact": _("Same birth date"),
-    "birth_day_month_swapped": _("Birth day and month swapped"),
-    "birth_date_similar": _("Similar birth date"),
-    "birth_year_close": _("Birth year within one"),
-    "birth_date_differs": _("Different birth date"),
-    "birth_year_differs": _("Different birth year"),
-    "sex_same": _("Same sex"),
-    "sex_differs": _("Different sex"),
-    "address_exact": _("Same address"),
-    "address_similar": _("Similar address"),
-    "address_differs": _("Different address"),
-    "phone_exact": _("Same phone"),
-    "phone_differs": _("Different phone"),
-    "same_household": _("Same household"),
-}
 
 
 def reason_label(code: str) -> str:
@@ -60,10 +26,8 @@ def reason_label(code: str) -> str:
 
 
 def known_reason_codes() -> list[str]:
-    """The reason codes the matcher emits (imported lazily: the matcher pulls in numpy)."""
-    from redes.registry import matching
-
-    return list(getattr(matching, "REASON_CODES", []))
+    """The reason codes the matcher emits."""
+    return list(REASON_CODES)
 
 
 def require_manage(request, action: str = "") -> None:

@@ -27,7 +27,8 @@ import platform
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+import benchdb
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 ANCHOR_PERSONS_PER_S = 30.0  # Sahana Eden, 10k persons, 2 cores
@@ -50,38 +51,7 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def data_dir() -> Path:
-    base = Path(os.environ.get("REDES_DATA_DIR") or "/tmp/redes-bench")
-    base.mkdir(parents=True, exist_ok=True)
-    return base
-
-
-def sqlite_path() -> Path:
-    return data_dir() / "bench-import.sqlite3"
-
-
-def reset_database(args) -> None:
-    if args.db == "sqlite":
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{sqlite_path()}{suffix}").unlink(missing_ok=True)
-        return
-    import psycopg
-
-    parts = urlsplit(args.pg_url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit((parts.scheme.replace("postgres", "postgresql", 1), parts.netloc, "/postgres", "", ""))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django(args) -> None:
-    os.environ["DATABASE_URL"] = f"sqlite:///{sqlite_path()}" if args.db == "sqlite" else args.pg_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "redes.settings"
-    os.environ.setdefault("REDES_TASKS_BACKEND", "immediate")
-    import django
-
-    django.setup()
+SQLITE_FILE = "bench-import.sqlite3"
 
 
 def build_territory(code: str):
@@ -198,15 +168,16 @@ def _cpu_seconds() -> float:
 def main() -> None:
     args = parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    reset_database(args)
-    setup_django(args)
+    benchdb.reset_database(args, SQLITE_FILE)
+    os.environ.setdefault("REDES_TASKS_BACKEND", "immediate")
+    benchdb.setup_django(args, SQLITE_FILE)
     from django.core.management import call_command
 
     from redes.audit.context import Channel, using_channel
 
     call_command("migrate", verbosity=0, interactive=False)
     results = []
-    work = data_dir() / "bench-import-files"
+    work = benchdb.data_path("bench-import-files")
     work.mkdir(exist_ok=True)
     with using_channel(Channel.SYSTEM):
         for i, n in enumerate(sizes):

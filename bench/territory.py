@@ -20,7 +20,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+import benchdb
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 MAX_PARENT_DEPTH = 5  # blocks sit at depth 4 (2-level municipalities) or 6 (Acapulco): parents up to depth 5
@@ -47,36 +48,7 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def sqlite_path() -> Path:
-    base = Path(os.environ.get("REDES_DATA_DIR") or "/tmp/redes-bench")
-    base.mkdir(parents=True, exist_ok=True)
-    return base / "bench.sqlite3"
-
-
-def reset_database(args) -> None:
-    if args.db == "sqlite":
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{sqlite_path()}{suffix}").unlink(missing_ok=True)
-        return
-    import psycopg
-
-    parts = urlsplit(args.pg_url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit((parts.scheme.replace("postgres", "postgresql", 1), parts.netloc, "/postgres", "", ""))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django(args) -> None:
-    if args.db == "sqlite":
-        os.environ["DATABASE_URL"] = f"sqlite:///{sqlite_path()}"
-    else:
-        os.environ["DATABASE_URL"] = args.pg_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "redes.settings"
-    import django
-
-    django.setup()
+SQLITE_FILE = "bench.sqlite3"
 
 
 def timed(fn, runs: int, warmup: int = 3) -> dict:
@@ -763,8 +735,8 @@ def report(args, result: dict) -> None:
 def main() -> None:
     args = parse_args()
     if not args.no_build:
-        reset_database(args)
-    setup_django(args)
+        benchdb.reset_database(args, SQLITE_FILE)
+    benchdb.setup_django(args, SQLITE_FILE)
     from django.db import connection
 
     result: dict = {

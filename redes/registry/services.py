@@ -579,7 +579,9 @@ def _score_household(household: Household, weights: dict | None = None, today: d
             sensitive_factors(p),
             vulnerability.age_on(p.birth_date, p.birth_year, today),
         )
-        for p in household.members.filter(status=RecordStatus.ACTIVE)
+        # .all() uses the members prefetched by recompute_priorities (one query for all households, not one each)
+        for p in household.members.all()
+        if p.status == RecordStatus.ACTIVE
     ]
     score, explanation = vulnerability.score(members, weights) if members else (0, [])
     changed = (score, explanation) != (household.priority, household.priority_explanation)

@@ -8,8 +8,10 @@ OpenAPI 3 at ``/api/v1/openapi.json``, interactive docs at ``/api/v1/docs``. Eve
 from ninja import NinjaAPI
 
 from redes.accounts.api import router as accounts_router
+from redes.aid.api import router as aid_router
 from redes.core.api import BearerToken, install_error_handlers
 from redes.liaisons.api import router as liaisons_router
+from redes.needs.api import router as needs_router
 from redes.registry.api import router as registry_router
 from redes.territories.api import router as territories_router
 
@@ -40,6 +42,16 @@ TAGS = [
         "description": "Households and persons, consent, sensitive data (case officers), data-subject "
         "requests, duplicates and bulk imports.",
     },
+    {
+        "name": "Needs",
+        "description": "Needs and cases: intake from every channel, triage, assignment, deadlines, escalation up "
+        "the liaison tree, referrals to offices and hotlines (violence cases: case officers only).",
+    },
+    {
+        "name": "Aid",
+        "description": "Donors, donations, sites and kitchens, the stock ledger, package templates, fair "
+        "distribution campaigns, entitlements and deliveries, public reports.",
+    },
 ]
 
 api = NinjaAPI(
@@ -55,3 +67,5 @@ api.add_router("", territories_router)
 api.add_router("", liaisons_router)
 api.add_router("", accounts_router)
 api.add_router("", registry_router)
+api.add_router("", needs_router)
+api.add_router("", aid_router)

@@ -100,6 +100,8 @@ INSTALLED_APPS = [
     "redes.liaisons",
     "redes.audit",
     "redes.registry",
+    "redes.needs",
+    "redes.aid",
     "redes.web",
     "redes.demo",
 ]

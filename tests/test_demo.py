@@ -1,4 +1,4 @@
-"""``redes demo`` and its generator: deterministic data, the six logins, vacant posts, a sane street grid, and
+"""``redes demo`` and its generator: deterministic data, the seven logins, vacant posts, a sane street grid, and
 the demo's populated registry (households, consents, encrypted sensitive data, duplicates, ARCO requests)."""
 
 import datetime as dt
@@ -43,6 +43,7 @@ LOGINS = {
     "observador": Role.NATIONAL_OBSERVER,
     "operador": Role.HOTLINE_OPERATOR,
     "caso": Role.CASE_OFFICER,
+    "voluntario": Role.VOLUNTEER,
 }
 
 
@@ -94,7 +95,7 @@ class GeneratorDeterminismTest(TestCase):
         self.assertTrue(first["persons"])
         for key in ("nodes", "liaisons", "users", "persons", "households"):
             self.assertNotEqual(first[key], other[key], key)
-        # The logins are the same six whatever the seed; their people differ.
+        # The logins are the same seven whatever the seed; their people differ.
         self.assertEqual([u[0] for u in first["users"]], [u[0] for u in other["users"]])
 
 
@@ -105,7 +106,7 @@ class DemoDataTest(TestCase):
         cls.esc = cls.result.escobedo
         cls.aca = cls.result.acapulco
 
-    def test_it_creates_the_six_logins_with_the_demo_password_and_their_roles(self):
+    def test_it_creates_the_seven_logins_with_the_demo_password_and_their_roles(self):
         for username, role in LOGINS.items():
             user = User.objects.get(username=username)
             self.assertTrue(user.check_password(DEMO_PASSWORD), username)
@@ -119,6 +120,7 @@ class DemoDataTest(TestCase):
         self.assertEqual(node_of["observador"].kind, NodeKind.NATION)
         self.assertEqual(node_of["sector1"].code, "S01")
         self.assertEqual(node_of["manzana1"].parent, node_of["sector1"])
+        self.assertEqual(node_of["voluntario"], node_of["sector1"])
 
     def test_sector1_and_manzana1_hold_the_liaison_posts_of_their_nodes(self):
         for username in ("sector1", "manzana1"):

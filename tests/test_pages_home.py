@@ -85,12 +85,13 @@ class LayoutTests(RedesTestCase):
         registry = ["Imports", "Duplicates", "Data requests", "Priority weights", "Privacy notice"]
         self.assertEqual(
             self.nav(self.w.coord),
-            ["Home", "Territory", "Vacant posts", "Census", *registry, "Users", "Audit log"],
+            ["Home", "Territory", "Vacant posts", "Census", "Needs", "Aid", *registry, "Users", "Audit log"],
         )
-        self.assertEqual(self.nav(self.w.sector1), ["Home", "Territory", "Vacant posts", "Census"])
-        self.assertEqual(self.nav(self.w.caseworker), ["Home", "Territory", "Vacant posts", "Census"])
-        self.assertEqual(self.nav(self.w.volunteer), ["Home", "Territory"])
-        self.assertEqual(self.nav(self.w.observer), ["Home", "Territory", "Vacant posts"])
+        field = ["Home", "Territory", "Vacant posts", "Census", "Needs", "Aid"]
+        self.assertEqual(self.nav(self.w.sector1), field)
+        self.assertEqual(self.nav(self.w.caseworker), field)
+        self.assertEqual(self.nav(self.w.volunteer), ["Home", "Territory", "Needs", "Aid"])
+        self.assertEqual(self.nav(self.w.observer), ["Home", "Territory", "Vacant posts", "Needs", "Aid"])
         self.assertEqual(self.nav(self.w.nobody), ["Home"])
         self.assertIn("Admin", self.nav(self.w.root))
 

@@ -36,23 +36,39 @@ class Perm(models.TextChoices):
         "manage_registry",
         _("Import, merge duplicates, set priority weights, answer data requests"),
     )
+    REPORT_NEEDS = "report_needs", _("Register needs for neighbours")
+    HANDLE_NEEDS = "handle_needs", _("Triage, assign, refer, escalate and close needs")
+    MANAGE_NEEDS = "manage_needs", _("Set need categories, routing rules, deadlines, offices and hotlines")
+    MANAGE_AID = "manage_aid", _("Manage donors, donations, sites, stock and distribution campaigns")
+    DELIVER_AID = "deliver_aid", _("Confirm aid deliveries")
 
 
 P = Perm
 _OBSERVER = frozenset({P.VIEW_AGGREGATES, P.VIEW_TERRITORY})
-_FIELD = frozenset({P.VIEW_AGGREGATES, P.VIEW_TERRITORY, P.VIEW_PERSONAL, P.EDIT_REGISTRY})
+_FIELD = frozenset(
+    {P.VIEW_AGGREGATES, P.VIEW_TERRITORY, P.VIEW_PERSONAL, P.EDIT_REGISTRY, P.REPORT_NEEDS, P.HANDLE_NEEDS}
+)
 
 #: The permission table. Change access here, nowhere else.
 PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.NATIONAL_OBSERVER: _OBSERVER,
     Role.STATE_OBSERVER: _OBSERVER,
     Role.COORDINATOR: _FIELD
-    | {P.MANAGE_TERRITORY, P.ASSIGN_LIAISONS, P.MANAGE_USERS, P.VIEW_AUDIT, P.MANAGE_REGISTRY},
-    Role.SECTOR_LIAISON: _FIELD | {P.ASSIGN_LIAISONS},
-    Role.BLOCK_LIAISON: _FIELD,
+    | {
+        P.MANAGE_TERRITORY,
+        P.ASSIGN_LIAISONS,
+        P.MANAGE_USERS,
+        P.VIEW_AUDIT,
+        P.MANAGE_REGISTRY,
+        P.MANAGE_NEEDS,
+        P.MANAGE_AID,
+        P.DELIVER_AID,
+    },
+    Role.SECTOR_LIAISON: _FIELD | {P.ASSIGN_LIAISONS, P.DELIVER_AID},
+    Role.BLOCK_LIAISON: _FIELD | {P.DELIVER_AID},
     Role.HOTLINE_OPERATOR: _FIELD,
     Role.CASE_OFFICER: _FIELD | {P.VIEW_SENSITIVE, P.EDIT_SENSITIVE},
-    Role.VOLUNTEER: frozenset({P.VIEW_TERRITORY}),
+    Role.VOLUNTEER: frozenset({P.VIEW_TERRITORY, P.DELIVER_AID}),
 }
 
 #: Permissions that reach only *strictly* below the node held (a sector liaison appoints block liaisons,

@@ -524,6 +524,9 @@ class DemoResult:
     #: ``demo.registry.RegistryStats`` of Escobedo's registry and of the ``persons`` added to Acapulco.
     registry: object | None = None
     scale_registry: object | None = None
+    #: ``demo.needs.NeedsStats`` and ``demo.aid.AidStats``: each has ``lines()``, printed by ``redes demo``.
+    needs: object | None = None
+    aid: object | None = None
 
 
 SCALES = ("small", "acapulco", "national")
@@ -549,6 +552,8 @@ def build_demo(
 ) -> DemoResult:
     """The whole demo: Escobedo with liaisons, logins and a populated registry (``demo_persons``), Acapulco
     (small, or full size) with ``persons`` more persons in its registry (for benchmarks), maybe the country."""
+    from redes.demo import aid as aid_demo
+    from redes.demo import needs as needs_demo
     from redes.demo import registry
 
     if scale not in SCALES:
@@ -607,12 +612,14 @@ def build_demo(
         observador = login("observador")
         operador = login("operador")
         caso = login("caso")
+        voluntario = login("voluntario", "81")
         grant_membership(coordinacion, esc_node, Role.COORDINATOR, actor=actor)
         grant_membership(sector1, first_sector, Role.SECTOR_LIAISON, actor=actor)
         grant_membership(manzana1, first_block, Role.BLOCK_LIAISON, actor=actor)
         grant_membership(observador, nation, Role.NATIONAL_OBSERVER, actor=actor)
         grant_membership(operador, esc_node, Role.HOTLINE_OPERATOR, actor=actor)
         grant_membership(caso, esc_node, Role.CASE_OFFICER, actor=actor)
+        grant_membership(voluntario, first_sector, Role.VOLUNTEER, actor=actor)
         reserved = {
             first_sector.pk: Holder(sector1.full_name, sector1.phone, sector1),
             first_block.pk: Holder(manzana1.full_name, manzana1.phone, manzana1),
@@ -622,7 +629,7 @@ def build_demo(
         aca_counts = staff_posts(dr, aca_posts, area="744", actor=actor)
         for key, value in aca_counts.items():
             posts[key] += value
-        registry_stats = None
+        registry_stats = needs_stats = aid_stats = None
         if demo_persons:
             registry_stats = registry.populate(
                 escobedo,
@@ -634,6 +641,18 @@ def build_demo(
                 coordinator=coordinacion,
                 actor=actor,
             )
+            people = {
+                "coordinacion": coordinacion,
+                "sector1": sector1,
+                "manzana1": manzana1,
+                "observador": observador,
+                "operador": operador,
+                "caso": caso,
+                "voluntario": voluntario,
+            }
+            # Needs first: aid campaigns may take needs into account.
+            needs_stats = needs_demo.populate(escobedo, seed, people=people, actor=actor)
+            aid_stats = aid_demo.populate(escobedo, seed, people=people, actor=actor)
 
     scale_stats = None
     if persons:
@@ -650,9 +669,20 @@ def build_demo(
         DemoLogin("observador", Role.NATIONAL_OBSERVER, str(nation.name)),
         DemoLogin("operador", Role.HOTLINE_OPERATOR, str(escobedo.name)),
         DemoLogin("caso", Role.CASE_OFFICER, str(escobedo.name)),
+        DemoLogin("voluntario", Role.VOLUNTEER, f"{first_sector.name} ({first_sector.code})"),
     ]
     return DemoResult(
-        seed, scale, escobedo, acapulco, logins, posts, municipalities, registry_stats, scale_stats
+        seed,
+        scale,
+        escobedo,
+        acapulco,
+        logins,
+        posts,
+        municipalities,
+        registry_stats,
+        scale_stats,
+        needs=needs_stats,
+        aid=aid_stats,
     )
 
 

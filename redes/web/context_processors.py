@@ -31,6 +31,10 @@ def _nav(request, tops) -> list[dict]:
         officer_pages = ("/sensitive/", "/record/")
         current = path == url or (path.startswith(census_paths) and not path.endswith(officer_pages))
         items.append({"url": url, "label": _("Census"), "current": current})
+    if tops and can(user, Perm.VIEW_TERRITORY):
+        # Each area's home shows what the role may see (a queue, or aggregates only for observers).
+        for name, label, prefix in (("needs-home", _("Needs"), "/needs/"), ("aid-home", _("Aid"), "/aid/")):
+            items.append({"url": reverse(name), "label": label, "current": path.startswith(prefix)})
     if can(user, Perm.MANAGE_REGISTRY):
         for name, label in (
             ("registry-imports", _("Imports")),

@@ -34,4 +34,6 @@ urlpatterns = [
     path("audit/", views.audit_log, name="audit"),
     path("registry/", include("redes.web.urls_census")),
     path("registry/", include("redes.web.urls_registry")),
+    path("needs/", include("redes.web.urls_needs")),
+    path("aid/", include("redes.web.urls_aid")),
 ]

@@ -152,6 +152,9 @@ class Command(BaseCommand):
                     }
                 )
                 self._print_registry(result)
+                for stats in (result.needs, result.aid):
+                    for line in stats.lines() if stats is not None else ():
+                        self.stdout.write(line)
         self._print_logins(port)
         if options["no_serve"]:
             return
@@ -226,7 +229,7 @@ class Command(BaseCommand):
             _("Open %(url)s and log in with the password “%(password)s” as:")
             % {"url": url, "password": DEMO_PASSWORD}
         )
-        usernames = ["coordinacion", "sector1", "manzana1", "observador", "operador", "caso"]
+        usernames = ["coordinacion", "sector1", "manzana1", "observador", "operador", "caso", "voluntario"]
         rows = (
             Membership.objects.active()
             .filter(user__username__in=usernames)

@@ -1,0 +1,613 @@
+"""Fair allocation of scarce aid packages across blocks (issue 5): max-min coverage first, then priority.
+
+Pure numpy + HiGHS (``highspy``); no Django, so services and the benchmark call the same code.
+
+The problem. Every eligible household lives in one block; every block belongs to one zone (the area a site
+serves); every zone has a stock of whole packages. A household gets at most one package.
+
+The two-stage LP (``lp_bound``), solved with HiGHS:
+
+1. maximise t, the minimum over blocks of coverage (served / eligible households), subject to each zone's stock;
+2. with t held at that value t* (within a relative 1e-9), maximise the priority-weighted coverage
+   Σ priority × served. Households are aggregated per (block, priority level), so the LP has one column per
+   segment, not per household (500k households over 13k blocks give ~200k columns).
+
+Whole packages (``allocate``). The LP optimum has a known shape (a block's top households up to its share, then
+the zone's remaining stock to the highest priorities of the zone), so the rounding rebuilds that shape in integers
+instead of rounding the LP's columns (which are degenerate, and would tie the result to the solver's path):
+
+* each block's share is ceil(t* × eligible); where a zone cannot afford those ceilings (the scarcest zone, where
+  Σ t* × eligible is exactly its stock), the zone's shares come from the best whole-package max-min instead
+  (the largest t with Σ ceil(t × eligible) ≤ stock), so no plan in whole packages has a better worst block;
+* the share goes to the block's households by priority (highest first);
+* the zone's remaining packages go to its remaining households by priority, zone-wide;
+* equal priorities are ordered by a seeded lottery: numpy ``Generator(PCG64(seed))`` draws a permutation in the
+  order of the sorted household ids, so the draw does not depend on the input order.
+
+Every decision uses integers and exact fractions (the LP's t* is snapped to the fraction it must equal and
+checked), so the same inputs and seed give a byte-identical result on any platform; ``Result.digest()`` hashes a
+canonical serialisation of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from fractions import Fraction
+from functools import cached_property
+
+import numpy as np
+
+# The reason codes, in a fixed order (their index is part of the digest).
+REASONS = (
+    "selected_all",  # the zone's stock covers every eligible household of the zone
+    "selected_maxmin",  # within the block's fair share (max-min stage), by priority inside the block
+    "selected_priority",  # the zone's remaining packages, by priority across the zone
+    "lottery_won",  # selected at a tie: others with the same priority competed for the same packages and lost
+    "lottery_lost",  # not selected at a tie: a household with the same priority won the lottery
+    "not_reached",  # the packages ran out before this priority level
+    "no_stock",  # the zone has no packages
+)
+SELECTED_REASONS = frozenset(REASONS[:4])
+_CODE = {name: i for i, name in enumerate(REASONS)}
+HOLD_TOLERANCE = 1e-9  # stage 2 holds t >= t* × (1 - HOLD_TOLERANCE)
+LP_AGREEMENT = 1e-6  # how far the LP's t* may be from the exact fraction before we refuse
+DIGEST_VERSION = "redes-aid-allocation/1"
+
+
+class AllocationError(ValueError):
+    """Bad input, or a solver answer that cannot be trusted."""
+
+
+# ------------------------------------------------------------------------------------------------ problem
+
+
+def _int_array(values, name: str, *, size: int | None = None) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise AllocationError(f"{name} must be one-dimensional")
+    if arr.size and arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.floor(arr)):
+            raise AllocationError(f"{name} must hold whole numbers")
+    elif arr.size and arr.dtype.kind not in "iub":
+        raise AllocationError(f"{name} must hold whole numbers")
+    arr = arr.astype(np.int64)
+    if size is not None and arr.size != size:
+        raise AllocationError(f"{name} has {arr.size} entries, expected {size}")
+    if arr.size and arr.min() < 0:
+        raise AllocationError(f"{name} must not be negative")
+    return arr
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Problem:
+    """One allocation problem. Arrays are per household, except ``zone_of_block`` (per block) and ``stock``
+    (per zone). Indices are 0-based positions in those arrays; ``household_ids`` are stable ids (ints or
+    strings such as UUIDs), unique, used for the lottery order and the digest."""
+
+    block_of: np.ndarray
+    zone_of_block: np.ndarray
+    priority: np.ndarray
+    stock: np.ndarray
+    household_ids: np.ndarray
+
+    def __post_init__(self):
+        stock = _int_array(self.stock, "stock")
+        zone_of_block = _int_array(self.zone_of_block, "zone_of_block")
+        if zone_of_block.size and zone_of_block.max() >= stock.size:
+            raise AllocationError("zone_of_block refers to a zone without stock")
+        block_of = _int_array(self.block_of, "block_of")
+        n = block_of.size
+        if n and block_of.max() >= zone_of_block.size:
+            raise AllocationError("block_of refers to a block without a zone")
+        priority = np.asarray(self.priority, dtype=np.float64)
+        if priority.shape != (n,):
+            raise AllocationError(f"priority has {priority.size} entries, expected {n}")
+        if n and (not np.all(np.isfinite(priority)) or priority.min() < 0):
+            raise AllocationError("priority must be finite and not negative")
+        ids = np.asarray(self.household_ids)
+        if ids.shape != (n,):
+            raise AllocationError(f"household_ids has {ids.size} entries, expected {n}")
+        if n and ids.dtype.kind in "iu":
+            ids = ids.astype(np.int64)
+        elif n:
+            ids = np.array([str(v) for v in ids.tolist()], dtype=str)
+        else:
+            ids = np.zeros(0, dtype=np.int64)
+        if n and np.unique(ids).size != n:
+            raise AllocationError("household_ids must be unique")
+        for name, value in (
+            ("block_of", block_of),
+            ("zone_of_block", zone_of_block),
+            ("priority", priority + 0.0),  # +0.0 turns -0.0 into 0.0
+            ("stock", stock),
+            ("household_ids", ids),
+        ):
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
+
+    @property
+    def n_households(self) -> int:
+        return int(self.block_of.size)
+
+    @property
+    def n_blocks(self) -> int:
+        return int(self.zone_of_block.size)
+
+    @property
+    def n_zones(self) -> int:
+        return int(self.stock.size)
+
+    @cached_property
+    def block_size(self) -> np.ndarray:
+        """Eligible households per block."""
+        return np.bincount(self.block_of, minlength=self.n_blocks).astype(np.int64)
+
+    @cached_property
+    def zone_of(self) -> np.ndarray:
+        """Zone per household."""
+        return self.zone_of_block[self.block_of]
+
+    @cached_property
+    def zone_size(self) -> np.ndarray:
+        """Eligible households per zone."""
+        return np.bincount(self.zone_of, minlength=self.n_zones).astype(np.int64)
+
+    @cached_property
+    def packages(self) -> np.ndarray:
+        """Packages a zone can hand out: its stock, at most one per eligible household."""
+        return np.minimum(self.stock, self.zone_size)
+
+    @cached_property
+    def exact_t_star(self) -> Fraction:
+        """The max-min coverage as an exact fraction: blocks of a zone share only that zone's stock, so the
+        LP optimum is the smallest packages/households over zones (1 when every zone has enough)."""
+        best = Fraction(1)
+        for k, size in zip(self.packages.tolist(), self.zone_size.tolist(), strict=True):
+            if size and Fraction(k, size) < best:
+                best = Fraction(k, size)
+        return best
+
+
+# ------------------------------------------------------------------------------------------------ LP
+
+
+@dataclasses.dataclass(frozen=True)
+class LpBound:
+    """The two-stage LP optimum: ``t_star`` (max-min coverage) and ``objective`` (priority-weighted coverage
+    with t* held); ``columns``/``rows`` of the stage-2 model; ``seconds`` of the whole pipeline (build and both
+    solves); ``block_served`` (fractional households served per block, only when asked for)."""
+
+    t_star: float
+    objective: float
+    columns: int
+    rows: int
+    seconds: float
+    block_served: np.ndarray | None = None
+
+
+def _highs():
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h, highspy
+
+
+def _run(h, highspy, stage: str):
+    h.run()
+    status = h.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise AllocationError(f"HiGHS did not find the {stage} optimum: {h.modelStatusToString(status)}")
+    return h.getInfo().objective_function_value
+
+
+def _model(highspy, cost, upper, row_of_col, row_lower, row_upper, extra=None):
+    """A maximisation LP whose columns each have a 1 in two rows (``row_of_col``: shape (2, ncols)), plus an
+    optional extra column given as (cost, lower, upper, rows, values)."""
+    lp = highspy.HighsLp()
+    ncol = cost.size
+    starts = np.arange(0, 2 * ncol + 1, 2, dtype=np.int32)
+    index = row_of_col.T.reshape(-1).astype(np.int32)
+    values = np.ones(2 * ncol)
+    lower = np.zeros(ncol)
+    if extra is not None:
+        e_cost, e_lower, e_upper, e_rows, e_values = extra
+        cost = np.append(cost, e_cost)
+        lower = np.append(lower, e_lower)
+        upper = np.append(upper, e_upper)
+        index = np.concatenate([index, e_rows.astype(np.int32)])
+        values = np.concatenate([values, e_values])
+        starts = np.append(starts, starts[-1] + e_rows.size).astype(np.int32)
+    lp.num_col_ = cost.size
+    lp.num_row_ = row_lower.size
+    lp.col_cost_ = cost
+    lp.col_lower_ = lower
+    lp.col_upper_ = upper
+    lp.row_lower_ = row_lower
+    lp.row_upper_ = row_upper
+    lp.sense_ = highspy.ObjSense.kMaximize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.num_col_ = cost.size
+    lp.a_matrix_.num_row_ = row_lower.size
+    lp.a_matrix_.start_ = starts
+    lp.a_matrix_.index_ = index
+    lp.a_matrix_.value_ = values
+    return lp
+
+
+def lp_bound(problem: Problem, *, block_served: bool = False) -> LpBound:
+    """Solve the two-stage LP with HiGHS (see the module docstring)."""
+    started = time.perf_counter()
+    p = problem
+    if p.n_households == 0:
+        empty = np.zeros(p.n_blocks) if block_served else None
+        return LpBound(1.0, 0.0, 0, 0, time.perf_counter() - started, empty)
+    # Rows: one per non-empty block, then one per zone with households.
+    sizes = p.block_size
+    blocks = np.flatnonzero(sizes)
+    zones = np.flatnonzero(p.zone_size)
+    block_row = np.full(p.n_blocks, -1, dtype=np.int64)
+    block_row[blocks] = np.arange(blocks.size)
+    zone_row = np.full(p.n_zones, -1, dtype=np.int64)
+    zone_row[zones] = blocks.size + np.arange(zones.size)
+    nrow = blocks.size + zones.size
+    inf = float("inf")
+    packages = p.packages[zones].astype(np.float64)
+    h, highspy = _highs()
+
+    # Stage 1: columns x_b (households served in block b, 0..n_b) and t; rows x_b - n_b t >= 0, Σ_zone x_b <= K.
+    rows1 = np.vstack([block_row[blocks], zone_row[p.zone_of_block[blocks]]])
+    t_column = (1.0, 0.0, 1.0, np.arange(blocks.size), -sizes[blocks].astype(np.float64))
+    lp1 = _model(
+        highspy,
+        np.zeros(blocks.size),
+        sizes[blocks].astype(np.float64),
+        rows1,
+        np.concatenate([np.zeros(blocks.size), np.full(zones.size, -inf)]),
+        np.concatenate([np.full(blocks.size, inf), packages]),
+        extra=t_column,
+    )
+    h.passModel(lp1)
+    t_lp = _run(h, highspy, "max-min")
+    t_star = _snap_t(p, t_lp)
+
+    # Stage 2: one column per (block, priority level), bounded by its household count, cost = priority;
+    # rows Σ_level y >= t* n_b (1 - tol) per block, Σ_zone y <= K per zone.
+    order = np.lexsort((p.priority, p.block_of))
+    b_sorted = p.block_of[order]
+    pr_sorted = p.priority[order]
+    cut = np.flatnonzero(np.r_[True, (b_sorted[1:] != b_sorted[:-1]) | (pr_sorted[1:] != pr_sorted[:-1])])
+    seg_block = b_sorted[cut]
+    seg_priority = pr_sorted[cut]
+    seg_count = np.diff(np.r_[cut, b_sorted.size]).astype(np.float64)
+    rows2 = np.vstack([block_row[seg_block], zone_row[p.zone_of_block[seg_block]]])
+    hold = float(t_star) * (1.0 - HOLD_TOLERANCE)
+    lp2 = _model(
+        highspy,
+        seg_priority,
+        seg_count,
+        rows2,
+        np.concatenate([hold * sizes[blocks], np.full(zones.size, -inf)]),
+        np.concatenate([np.full(blocks.size, inf), packages]),
+    )
+    h2, _ = _highs()
+    h2.passModel(lp2)
+    objective = _run(h2, highspy, "priority")
+    served = None
+    if block_served:
+        values = np.asarray(h2.getSolution().col_value)
+        served = np.bincount(seg_block, weights=values, minlength=p.n_blocks)
+    return LpBound(
+        t_star=t_lp,
+        objective=objective,
+        columns=int(seg_block.size),
+        rows=int(nrow),
+        seconds=time.perf_counter() - started,
+        block_served=served,
+    )
+
+
+def _snap_t(problem: Problem, t_lp: float) -> Fraction:
+    """The exact fraction the LP's max-min value stands for; refuse if the solver disagrees with it."""
+    exact = problem.exact_t_star
+    if abs(float(exact) - t_lp) > LP_AGREEMENT:
+        raise AllocationError(f"HiGHS max-min value {t_lp!r} disagrees with the exact value {exact}")
+    return exact
+
+
+# ------------------------------------------------------------------------------------------------ rounding
+
+
+def _ceil_shares(sizes: np.ndarray, t: Fraction) -> np.ndarray:
+    """ceil(t × size) per block, in exact integer arithmetic."""
+    num, den = t.numerator, t.denominator
+    return (num * sizes + den - 1) // den
+
+
+def _zone_shares(sizes: np.ndarray, packages: int, t: Fraction) -> tuple[np.ndarray, Fraction]:
+    """Block shares of one zone: ceil(t × n_b) if the zone affords them, otherwise the best whole-package
+    max-min: the largest coverage c = k/m (m a block size of the zone) with Σ ceil(c × n_b) <= packages."""
+    shares = _ceil_shares(sizes, t)
+    if int(shares.sum()) <= packages:
+        return shares, t
+    present = sizes[sizes > 0]
+    dens = np.unique(present)
+    num = np.concatenate([np.arange(m + 1) for m in dens.tolist()])
+    den = np.concatenate([np.full(m + 1, m) for m in dens.tolist()])
+    order = np.argsort(num / den, kind="stable")
+    num, den = num[order], den[order]
+    lo, hi = 0, num.size - 1  # candidate 0 (coverage 0) always fits; the top one (1) does not, here
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if int(((num[mid] * present + den[mid] - 1) // den[mid]).sum()) <= packages:
+            lo = mid
+        else:
+            hi = mid
+    held = Fraction(int(num[lo]), int(den[lo]))
+    held = min(held, t)
+    return _ceil_shares(sizes, held), held
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Result:
+    """An allocation in whole packages. Per household: ``selected``, ``reason_code`` (index into REASONS),
+    ``rank`` (1-based place in the zone's service order: selected iff rank <= the zone's packages),
+    ``lottery`` (the household's lottery number, lower wins among equal priorities). Per block: ``share``
+    (packages held for it by the max-min stage), ``served``, ``coverage`` (served / eligible, NaN for a block
+    without households). Per zone: ``held`` (the coverage its shares guarantee, an exact fraction),
+    ``threshold`` (priority of the last household served by priority, NaN if none)."""
+
+    problem: Problem
+    seed: int
+    selected: np.ndarray
+    reason_code: np.ndarray
+    rank: np.ndarray
+    lottery: np.ndarray
+    share: np.ndarray
+    served: np.ndarray
+    coverage: np.ndarray
+    held: tuple[Fraction, ...]
+    threshold: np.ndarray
+    t_star: float  # the LP's max-min coverage (the exact fraction it equals: t_star_exact)
+    t_star_exact: Fraction
+    min_coverage: float  # the worst block's coverage in whole packages
+    objective: float  # Σ priority over selected households
+    lp: LpBound | None  # the two-stage LP bound, when computed
+
+    @property
+    def reason(self) -> np.ndarray:
+        return np.asarray(REASONS)[self.reason_code]
+
+    @property
+    def lp_objective(self) -> float | None:
+        return self.lp.objective if self.lp else None
+
+    def explain(self, i: int) -> tuple[str, dict]:
+        """Why household ``i`` (a position in the problem's arrays) was or was not selected."""
+        p = self.problem
+        b = int(p.block_of[i])
+        z = int(p.zone_of_block[b])
+        priority = float(p.priority[i])
+        threshold = float(self.threshold[z])
+        data = {
+            "priority": int(priority) if priority.is_integer() else priority,
+            "rank": int(self.rank[i]),
+            "lottery": int(self.lottery[i]),
+            "block_households": int(p.block_size[b]),
+            "block_share": int(self.share[b]),
+            "block_served": int(self.served[b]),
+            "block_coverage": round(float(self.coverage[b]), 4),
+            "zone_households": int(p.zone_size[z]),
+            "zone_packages": int(p.packages[z]),
+            "zone_threshold": None if math.isnan(threshold) else threshold,
+            "max_min": round(float(self.t_star_exact), 4),
+            "held": round(float(self.held[z]), 4),
+        }
+        return REASONS[int(self.reason_code[i])], data
+
+    def digest(self) -> str:
+        """sha256 of a canonical serialisation: households in sorted-id order with their id, selection,
+        reason and rank, plus the seed and the exact max-min value. Independent of the input order."""
+        p = self.problem
+        canon = np.argsort(p.household_ids, kind="stable")
+        header = {
+            "version": DIGEST_VERSION,
+            "reasons": list(REASONS),
+            "seed": int(self.seed),
+            "households": p.n_households,
+            "t_star": f"{self.t_star_exact.numerator}/{self.t_star_exact.denominator}",
+            "ids": "int" if p.household_ids.dtype.kind == "i" else "str",
+        }
+        h = hashlib.sha256()
+        h.update(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
+        h.update(b"\n")
+        ids = p.household_ids[canon]
+        if ids.dtype.kind == "i":
+            h.update(ids.astype("<i8").tobytes())
+        else:
+            h.update("\n".join(ids.tolist()).encode("utf-8"))
+        h.update(b"\n")
+        h.update(self.selected[canon].astype("u1").tobytes())
+        h.update(self.reason_code[canon].astype("u1").tobytes())
+        h.update(self.rank[canon].astype("<i8").tobytes())
+        return h.hexdigest()
+
+
+def _lottery(problem: Problem, seed: int) -> np.ndarray:
+    """A lottery number per household: a seeded permutation dealt in sorted-id order."""
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        raise AllocationError("seed must be a non-negative integer")
+    n = problem.n_households
+    canon = np.argsort(problem.household_ids, kind="stable")
+    rng = np.random.Generator(np.random.PCG64(int(seed)))
+    lottery = np.empty(n, dtype=np.int64)
+    lottery[canon] = rng.permutation(n)
+    return lottery
+
+
+def _starts(counts: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+
+
+def allocate(problem: Problem, seed: int, *, bound: bool = True) -> Result:
+    """The fair allocation in whole packages (see the module docstring). ``bound=False`` skips the stage-2 LP
+    (the allocation does not depend on it; the max-min stage always runs in HiGHS)."""
+    p = problem
+    n = p.n_households
+    lottery = _lottery(p, seed)
+    if bound:
+        lp = lp_bound(p)
+        t_exact = _snap_t(p, lp.t_star)
+        t_lp = lp.t_star
+    else:
+        lp = None
+        t_lp = _max_min_lp(p)
+        t_exact = _snap_t(p, t_lp)
+
+    # Shares per block (max-min stage), zone by zone when a zone cannot afford ceil(t* n_b).
+    sizes = p.block_size
+    share = _ceil_shares(sizes, t_exact)
+    held = [t_exact] * p.n_zones
+    need = np.bincount(p.zone_of_block, weights=share, minlength=p.n_zones)
+    short = np.flatnonzero(need > p.packages)
+    if short.size:
+        blocks_by_zone = np.argsort(p.zone_of_block, kind="stable")
+        counts = np.bincount(p.zone_of_block, minlength=p.n_zones)
+        first = _starts(counts)
+        for z in short.tolist():
+            blocks = blocks_by_zone[first[z] : first[z] + counts[z]]
+            share[blocks], held[z] = _zone_shares(sizes[blocks], int(p.packages[z]), t_exact)
+
+    # Inside each block: priority (highest first), then lottery. The first `share` households are held.
+    neg_priority = -p.priority
+    by_block = np.lexsort((lottery, neg_priority, p.block_of))
+    block_start = _starts(sizes)
+    pos = np.empty(n, dtype=np.int64)
+    pos[by_block] = np.arange(n) - block_start[p.block_of[by_block]]
+    in_share = pos < share[p.block_of]
+
+    # Zone service order: shares first, then the rest by priority and lottery; the first `packages` are served.
+    zone_of = p.zone_of
+    by_zone = np.lexsort((lottery, neg_priority, ~in_share, zone_of))
+    zone_start = _starts(p.zone_size)
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_zone] = np.arange(n) - zone_start[zone_of[by_zone]] + 1
+    packages = p.packages
+    selected = rank <= packages[zone_of]
+
+    # Tie levels: the block's last held household, the zone's last household served by priority.
+    last_share = np.full(p.n_blocks, np.nan)
+    has_share = np.flatnonzero(share > 0)
+    last_share[has_share] = p.priority[by_block[block_start[has_share] + share[has_share] - 1]]
+    rest = packages - np.bincount(zone_of, weights=in_share, minlength=p.n_zones).astype(np.int64)
+    threshold = np.full(p.n_zones, np.nan)
+    by_rest = np.flatnonzero(rest > 0)
+    threshold[by_rest] = p.priority[by_zone[zone_start[by_rest] + packages[by_rest] - 1]]
+
+    tie_block = p.priority == last_share[p.block_of]
+    tie_zone = (p.priority == threshold[zone_of]) & ~in_share
+    lost_block = ~selected & tie_block
+    lost_zone = ~selected & tie_zone
+    block_lost = np.bincount(p.block_of[lost_block], minlength=p.n_blocks) > 0
+    zone_lost = np.bincount(zone_of[lost_zone], minlength=p.n_zones) > 0
+
+    code = np.full(n, _CODE["not_reached"], dtype=np.uint8)
+    code[selected & ~in_share] = _CODE["selected_priority"]
+    code[in_share] = _CODE["selected_maxmin"]
+    code[in_share & tie_block & block_lost[p.block_of]] = _CODE["lottery_won"]
+    code[selected & tie_zone & zone_lost[zone_of]] = _CODE["lottery_won"]
+    code[lost_block | lost_zone] = _CODE["lottery_lost"]
+    everyone = (packages == p.zone_size)[zone_of]
+    code[everyone] = _CODE["selected_all"]
+    code[(packages == 0)[zone_of]] = _CODE["no_stock"]
+
+    served = np.bincount(p.block_of[selected], minlength=p.n_blocks).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        coverage = np.where(sizes > 0, served / np.maximum(sizes, 1), np.nan)
+    nonempty = sizes > 0
+    min_coverage = float(coverage[nonempty].min()) if nonempty.any() else 1.0
+    for arr in (selected, code, rank, lottery, share, served, coverage, threshold):
+        arr.setflags(write=False)
+    return Result(
+        problem=p,
+        seed=int(seed),
+        selected=selected,
+        reason_code=code,
+        rank=rank,
+        lottery=lottery,
+        share=share,
+        served=served,
+        coverage=coverage,
+        held=tuple(held),
+        threshold=threshold,
+        t_star=t_lp,
+        t_star_exact=t_exact,
+        min_coverage=min_coverage,
+        objective=math.fsum(p.priority[selected].tolist()),
+        lp=lp,
+    )
+
+
+def _max_min_lp(problem: Problem) -> float:
+    """Stage 1 alone (used when the stage-2 bound is not wanted)."""
+    p = problem
+    if p.n_households == 0:
+        return 1.0
+    sizes = p.block_size
+    blocks = np.flatnonzero(sizes)
+    zones = np.flatnonzero(p.zone_size)
+    zone_row = np.full(p.n_zones, -1, dtype=np.int64)
+    zone_row[zones] = blocks.size + np.arange(zones.size)
+    h, highspy = _highs()
+    inf = float("inf")
+    lp = _model(
+        highspy,
+        np.zeros(blocks.size),
+        sizes[blocks].astype(np.float64),
+        np.vstack([np.arange(blocks.size), zone_row[p.zone_of_block[blocks]]]),
+        np.concatenate([np.zeros(blocks.size), np.full(zones.size, -inf)]),
+        np.concatenate([np.full(blocks.size, inf), p.packages[zones].astype(np.float64)]),
+        extra=(1.0, 0.0, 1.0, np.arange(blocks.size), -sizes[blocks].astype(np.float64)),
+    )
+    h.passModel(lp)
+    return _run(h, highspy, "max-min")
+
+
+# ------------------------------------------------------------------------------------------------ greedy
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Plan:
+    """A baseline plan: ``selected`` per household, ``coverage`` per block, the worst block, the objective."""
+
+    selected: np.ndarray
+    coverage: np.ndarray
+    min_coverage: float
+    objective: float
+
+
+def greedy(problem: Problem, seed: int = 0) -> Plan:
+    """ "Most vulnerable first": each zone's packages go to its highest priorities, blocks ignored (ties by the
+    same seeded lottery)."""
+    p = problem
+    lottery = _lottery(p, seed)
+    zone_of = p.zone_of
+    by_zone = np.lexsort((lottery, -p.priority, zone_of))
+    rank = np.empty(p.n_households, dtype=np.int64)
+    rank[by_zone] = np.arange(p.n_households) - _starts(p.zone_size)[zone_of[by_zone]] + 1
+    selected = rank <= p.packages[zone_of]
+    sizes = p.block_size
+    served = np.bincount(p.block_of[selected], minlength=p.n_blocks)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        coverage = np.where(sizes > 0, served / np.maximum(sizes, 1), np.nan)
+    nonempty = sizes > 0
+    return Plan(
+        selected=selected,
+        coverage=coverage,
+        min_coverage=float(coverage[nonempty].min()) if nonempty.any() else 1.0,
+        objective=math.fsum(p.priority[selected].tolist()),
+    )

@@ -1,0 +1,257 @@
+"""The needs queue ("my queue" for each role), the map of open needs and the in-app notifications.
+
+Every list starts from ``needs.queries`` (which goes through ``accounts.scoping``): a liaison sees the needs of
+their block or sector and what escalated to them, a coordinator the whole municipality with an "overdue"
+section, an operator what they registered, a case officer the sensitive cases, a volunteer what was assigned to
+them or their working groups. Observers get the map and counts only, never a need.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from redes.accounts import scoping
+from redes.accounts.roles import Perm, Role
+from redes.core import clock
+from redes.needs import queries, services
+from redes.needs.models import OPEN_STATUSES, Need, NeedCategory
+from redes.territories.models import Municipality, Node
+
+from ..forms_needs import QueueFilterForm
+from .common import is_htmx
+from .needs_common import is_case_officer, page_of, pick_municipality, roles_of
+
+SECTION_SIZE = 8
+AREA_CHOICES = 200
+
+_ROW_RELATED = (
+    "category",
+    "node",
+    "holder_node",
+    "assigned_user",
+    "assigned_group",
+    "assigned_office",
+)
+
+
+def prime_rows(rows: list[Need]) -> list[Need]:
+    """Give each row's holder node its municipality (levels loaded once per municipality), so that
+    ``holder_label`` costs no query per row."""
+    ids = {row.holder_node.municipality_id for row in rows if row.holder_node.municipality_id}
+    munis = Municipality.objects.in_bulk(ids)
+    for muni in munis.values():
+        muni.level_names()
+    for row in rows:
+        muni = munis.get(row.holder_node.municipality_id)
+        if muni is not None:
+            row.holder_node.municipality = muni
+            row.node.municipality = muni
+    return rows
+
+
+def _rows(qs, limit: int | None = None) -> list[Need]:
+    qs = qs.select_related(*_ROW_RELATED)
+    return prime_rows(list(qs[:limit] if limit else qs))
+
+
+def _area_nodes(user) -> list[Node]:
+    """What the "area" filter offers: the user's top nodes and the units right below them."""
+    tops = scoping.top_nodes(user, Perm.HANDLE_NEEDS)
+    children = list(Node.objects.filter(parent__in=tops).order_by("code")[:AREA_CHOICES]) if tops else []
+    return tops + children
+
+
+def _queue_filters(form: QueueFilterForm, user) -> dict:
+    """The queue's keyword arguments from the filter form; invalid values are dropped."""
+    raw = form.filters()
+    filters: dict = {}
+    for key in ("status", "category", "urgency"):
+        if raw.get(key):
+            filters[key] = raw[key]
+    if raw.get("overdue"):
+        filters["overdue"] = True
+    if raw.get("node"):
+        node = scoping.scoped(Node.objects.all(), user, Perm.HANDLE_NEEDS).filter(uuid=raw["node"]).first()
+        if node is not None:
+            filters["node"] = node
+    return filters
+
+
+def _sections(user, roles: set[str]) -> list[dict]:
+    """What each role looks at first, above the full queue."""
+    sections = []
+    now = clock.now()
+    visible = queries.visible_needs(user)
+    held = queries.held_node_ids(user)
+    if held:
+        escalated = visible.filter(
+            holder_node_id__in=held, escalation_level__gt=0, status__in=OPEN_STATUSES
+        ).order_by("due_at", "id")
+        rows = _rows(escalated, SECTION_SIZE)
+        if rows:
+            sections.append({"key": "escalated", "title": _("Escalated to you"), "rows": rows})
+    if Role.COORDINATOR in roles:
+        overdue = visible.filter(status__in=OPEN_STATUSES, due_at__lte=now).order_by("due_at", "id")
+        sections.append(
+            {
+                "key": "overdue",
+                "title": _("Overdue"),
+                "rows": _rows(overdue, SECTION_SIZE),
+                "empty": _("Nothing overdue."),
+            }
+        )
+    if is_case_officer(user):
+        sensitive = visible.filter(sensitive=True, status__in=OPEN_STATUSES).order_by("due_at", "id")
+        sections.append(
+            {
+                "key": "sensitive",
+                "title": _("Sensitive cases"),
+                "rows": _rows(sensitive, SECTION_SIZE),
+                "empty": _("No open sensitive case."),
+            }
+        )
+    if Role.HOTLINE_OPERATOR in roles:
+        mine = visible.filter(reported_by=user).order_by("-created_at", "-id")
+        sections.append(
+            {
+                "key": "registered",
+                "title": _("Registered by you"),
+                "rows": _rows(mine, SECTION_SIZE),
+                "empty": _("You have not registered any need yet."),
+            }
+        )
+    for section in sections:
+        for row in section["rows"]:
+            row.stub = queries.is_stub(row, user)
+    return sections
+
+
+@login_required
+@require_GET
+def needs_home(request):
+    user = request.user
+    roles = roles_of(user)
+    handles = scoping.can(user, Perm.HANDLE_NEEDS)
+    volunteer = Role.VOLUNTEER in roles
+    if not handles and not volunteer:
+        if scoping.can(user, Perm.VIEW_AGGREGATES):
+            return needs_map(request)
+        raise PermissionDenied
+    perm = Perm.HANDLE_NEEDS if handles else Perm.VIEW_TERRITORY
+    municipality = scoping.municipalities(user, perm).order_by("name").first()
+    categories = []
+    if municipality is not None:
+        categories = NeedCategory.objects.filter(municipality=municipality, active=True).order_by(
+            "order", "code"
+        )
+        if not is_case_officer(user):
+            categories = categories.filter(sensitive=False)
+    form = QueueFilterForm(
+        request.GET, categories=list(categories), nodes=_area_nodes(user) if handles else []
+    )
+    filters = _queue_filters(form, user)
+    page = page_of(queries.queue(user, **filters), request.GET.get("page"))
+    prime_rows(page.rows)
+    for row in page.rows:
+        row.stub = queries.is_stub(row, user)
+    first_page = page.number == 1 and not filters
+    context = {
+        "form": form,
+        "page": page,
+        "rows": page.rows,
+        "filtered": bool(filters),
+        "sections": _sections(user, roles) if first_page else [],
+        "can_report": scoping.can(user, Perm.REPORT_NEEDS),
+        "can_hotline": bool(roles & {Role.HOTLINE_OPERATOR, Role.COORDINATOR}),
+        "can_manage": scoping.can(user, Perm.MANAGE_NEEDS),
+        "volunteer_only": volunteer and not handles,
+    }
+    if is_htmx(request) and not request.headers.get("HX-History-Restore-Request"):
+        return render(request, "web/needs/_queue_rows.html", context)
+    return render(request, "web/needs/home.html", context)
+
+
+# -------------------------------------------------------------------------------------------------- map
+
+
+def _category_label(code: str, name: str) -> str:
+    return NeedCategory(code=code, name=name).label
+
+
+def _map_municipality(request) -> Municipality:
+    return pick_municipality(request, Perm.VIEW_AGGREGATES)
+
+
+@login_required
+@require_GET
+def needs_map(request):
+    """Open needs per block on a map, and counts; no personal data (observers: small counts hidden)."""
+    user = request.user
+    if not scoping.can(user, Perm.VIEW_AGGREGATES):
+        raise PermissionDenied
+    municipality = _map_municipality(request)
+    observer = scoping.only_aggregates(user, municipality.node)
+    totals = queries.counts(user, municipality.node)
+    labels = dict(NeedCategory.objects.filter(municipality=municipality).values_list("code", "name"))
+    by_category = sorted(
+        ((_category_label(code, labels.get(code, "")), n) for code, n in totals.by_category.items()),
+        key=lambda item: -(item[1] or 0),
+    )
+    done = [totals.by_status.get(s) for s in ("resolved", "closed")]
+    context = {
+        "municipality": municipality,
+        "municipalities": list(
+            scoping.municipalities(user, Perm.VIEW_AGGREGATES).order_by("name").only("code", "name")[:200]
+        ),
+        "counts": totals,
+        "by_category": by_category,
+        "escalated": sum(e["count"] or 0 for e in totals.escalations) if not observer else None,
+        "done": None if any(v is None for v in done) else sum(v or 0 for v in done),
+        "observer": observer,
+    }
+    return render(request, "web/needs/map.html", context)
+
+
+@login_required
+@require_GET
+def needs_map_data(request):
+    user = request.user
+    if not scoping.can(user, Perm.VIEW_AGGREGATES):
+        raise PermissionDenied
+    municipality = _map_municipality(request)
+    response = JsonResponse(queries.open_needs_map(user, municipality))
+    response["Content-Type"] = "application/geo+json"
+    return response
+
+
+# ----------------------------------------------------------------------------------------- notifications
+
+
+@login_required
+@require_GET
+def needs_notifications(request):
+    user = request.user
+    qs = queries.notifications(user).select_related("need")
+    page = page_of(qs, request.GET.get("page"))
+    context = {"page": page, "rows": page.rows}
+    return render(request, "web/needs/notifications.html", context)
+
+
+@login_required
+@require_POST
+def needs_notifications_read(request):
+    user = request.user
+    raw = request.POST.getlist("id")
+    ids = None
+    if raw:
+        ids = [int(value) for value in raw if value.isdigit()]
+    count = services.mark_notifications_read(user, ids=ids)
+    if count:
+        messages.success(request, _("Marked as read."))
+    return redirect("needs-notifications")

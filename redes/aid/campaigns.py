@@ -432,7 +432,7 @@ def allocate_campaign(campaign: Campaign, *, actor) -> Campaign:
             stock=np.array([stock_by_site[s.pk] for s in zone_sites], dtype=np.int64),
             household_ids=np.array([eligible.household_ids[i] for i in in_problem], dtype=np.int64),
         )
-        result = allocation.allocate(problem, current.seed)
+        result = allocation.allocate(problem, int(current.seed), bound=False)
         n = len(in_problem)
         selected = [bool(x) for x in _result_list(result, "selected", n, False)]
         reasons = [str(x) for x in _result_list(result, "reason", n, "")]
@@ -462,16 +462,13 @@ def allocate_campaign(campaign: Campaign, *, actor) -> Campaign:
             else:
                 k = outcome[hid]
                 status = EntitlementStatus.SELECTED if selected[k] else EntitlementStatus.NOT_SELECTED
-                reason = reasons[k] or ("selected" if selected[k] else "not_selected")
+                if hasattr(result, "explain"):
+                    reason, why = result.explain(k)
+                    data.update(why)
+                else:
+                    reason = reasons[k] or ("selected" if selected[k] else "not_selected")
+                    data.update({"block_coverage": round(coverage[block_index[node_id]], 4)})
                 rank = None if ranks[k] is None or int(ranks[k]) < 0 else int(ranks[k])
-                b = block_index[node_id]
-                data.update(
-                    {
-                        "block_coverage": round(coverage[b], 6),
-                        "min_coverage": round(t_star, 6),
-                        "zone_packages": stock_by_site[site.pk],
-                    }
-                )
                 if selected[k]:
                     zones[site.pk].allocated += 1
             rows.append(

@@ -19,7 +19,7 @@ import uuid as uuidlib
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -67,7 +67,11 @@ def _apply(instance, fields: dict, allowed: Iterable[str]) -> list[str]:
         raise TypeError(f"unexpected fields: {', '.join(unknown)}")
     changed = []
     for name, value in fields.items():
-        if getattr(instance, name) != value:
+        try:
+            current = getattr(instance, name)
+        except ObjectDoesNotExist:  # an unset foreign key
+            current = None
+        if current != value:
             setattr(instance, name, value)
             changed.append(name)
     return changed

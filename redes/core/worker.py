@@ -9,6 +9,11 @@ one runs ``redes db_worker`` processes instead (and may start ``redes serve`` wi
 The thread polls the queue every ``REDES_WORKER_INTERVAL`` seconds (default 1). It is a daemon: it never delays
 the process's exit; a task cut short that way stays "running" in the queue and its import job "running"
 (the import's own transaction is rolled back, so nothing is half-written).
+
+Beside the worker, a second daemon thread sweeps the needs every ``REDES_SWEEP_INTERVAL`` seconds (default 60):
+overdue needs escalate up the liaison tree (``needs.services.escalate_overdue``; ``redes needs sweep`` does the
+same once). It starts and stops with the worker (off with ``REDES_WORKER=0``); on PostgreSQL concurrent sweeps
+of several processes skip each other (an advisory lock).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ logger = logging.getLogger("redes.worker")
 _lock = threading.Lock()
 _worker = None
 _thread: threading.Thread | None = None
+_sweeper: threading.Thread | None = None
+_sweep_stop = threading.Event()
 
 
 def uses_database_queue(alias: str = "default") -> bool:
@@ -66,7 +73,44 @@ def start_background_worker(
 
         _thread = threading.Thread(target=loop, name="redes-worker", daemon=True)
         _thread.start()
+        start_sweeper()
         return _thread
+
+
+def start_sweeper(*, interval: float | None = None) -> threading.Thread | None:
+    """Start (once per process) the thread that escalates overdue needs every ``interval`` seconds."""
+    global _sweeper
+    if os.environ.get("REDES_WORKER", "1") == "0":
+        return None
+    every = float(interval or os.environ.get("REDES_SWEEP_INTERVAL", 60))
+    if _sweeper is not None and _sweeper.is_alive():
+        return _sweeper
+    _sweep_stop.clear()
+
+    def loop():
+        from redes.needs.services import escalate_overdue
+
+        while not _sweep_stop.wait(every):
+            try:
+                result = escalate_overdue()
+                if result.escalated or result.sensitive:
+                    logger.info("Needs sweep: %s escalated, %s sensitive", result.escalated, result.sensitive)
+            except Exception:  # the thread must not die silently
+                logger.exception("The needs sweep failed")
+            finally:
+                close_old_connections()
+
+    _sweeper = threading.Thread(target=loop, name="redes-sweeper", daemon=True)
+    _sweeper.start()
+    return _sweeper
+
+
+def stop_sweeper(timeout: float = 5) -> None:
+    global _sweeper
+    _sweep_stop.set()
+    thread, _sweeper = _sweeper, None
+    if thread is not None:
+        thread.join(timeout)
 
 
 def stop_background_worker(timeout: float = 5) -> None:
@@ -78,3 +122,4 @@ def stop_background_worker(timeout: float = 5) -> None:
         thread, _thread = _thread, None
     if thread is not None:
         thread.join(timeout)
+    stop_sweeper(timeout)

@@ -377,6 +377,8 @@ class Need(models.Model):
     resolve_due = models.DateTimeField(_("resolve by"), null=True, blank=True)
     #: The deadline shown and sorted on: ``ack_due`` until acknowledged, then ``resolve_due``; null when closed.
     due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    #: Minutes to acknowledge (from the deadline policy at intake/triage): the window after each escalation.
+    ack_minutes = models.PositiveIntegerField(default=0, editable=False)
     #: The next instant the sweep looks at (null when nothing is pending).
     escalate_at = models.DateTimeField(null=True, blank=True, editable=False)
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)

@@ -32,8 +32,6 @@ from redes.territories.models import MUNICIPALITY_DEPTH, Municipality, Node
 from .models import (
     DEFAULT_CATEGORIES,
     DEFAULT_DEADLINES,
-    FINAL_STATUSES,
-    OPEN_STATUSES,
     DeadlinePolicy,
     Need,
     NeedCategory,
@@ -209,6 +207,7 @@ def deadline_minutes(municipality_id: int, category: NeedCategory | None, urgenc
 
 def _set_deadlines(need: Need, start: dt.datetime) -> None:
     ack, resolve = deadline_minutes(need.municipality_id, need.category, need.urgency)
+    need.ack_minutes = ack
     need.ack_due = start + dt.timedelta(minutes=ack)
     need.resolve_due = start + dt.timedelta(minutes=resolve)
     need.due_at = need.ack_due if need.acknowledged_at is None else need.resolve_due
@@ -216,7 +215,8 @@ def _set_deadlines(need: Need, start: dt.datetime) -> None:
 
 
 def _ack_window(need: Need) -> dt.timedelta:
-    return dt.timedelta(minutes=deadline_minutes(need.municipality_id, need.category, need.urgency)[0])
+    minutes = need.ack_minutes or deadline_minutes(need.municipality_id, need.category, need.urgency)[0]
+    return dt.timedelta(minutes=minutes)
 
 
 def _event(need: Need, kind: str, *, actor=None, from_status="", to_status="", node=None, data=None, at=None):
@@ -321,7 +321,7 @@ def _close_deadlines(need: Need) -> None:
     need.escalate_at = None
 
 
-DEADLINE_FIELDS = ("ack_due", "resolve_due", "due_at", "escalate_at")
+DEADLINE_FIELDS = ("ack_due", "resolve_due", "due_at", "escalate_at", "ack_minutes")
 
 
 # --------------------------------------------------------------------------------------------- defaults
@@ -1052,9 +1052,7 @@ def mark_notifications_read(user, ids=None) -> int:
 
 
 # --------------------------------------------------------------------------------------------- escalation
-# (see escalate_overdue below)
 
-__all__ = [
-    "FINAL_STATUSES",
-    "OPEN_STATUSES",
-]
+from .escalation import SweepResult, escalate_overdue  # noqa: E402  (set-based; see escalation.py)
+
+__all__ = ["SweepResult", "escalate_overdue"]

@@ -1,0 +1,428 @@
+"""Aid pages of distribution campaigns: list and create, one campaign (allocate, start, finish, coverage per
+block, why each household was or was not chosen), printable entitlement sheets, and the delivery screen.
+
+Campaign pages need ``MANAGE_AID``; the delivery screen needs ``DELIVER_AID`` and reaches only the
+entitlements of the user's own territory. Writes go through ``aid.services``; a refusal (an edit after
+allocation, a code used twice or at the wrong site) is a clear message, nothing changed, audited by the service.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from redes.accounts import scoping
+from redes.accounts.roles import Perm
+from redes.aid import codes
+from redes.aid.delivery import find_by_code
+from redes.territories.models import Node, NodeKind
+
+from ..forms_aid import CampaignForm, DeliveryForm
+from .aid import (
+    campaigns_of,
+    chosen_municipality,
+    entitlements_of,
+    get_or_404,
+    percent,
+    require_perm,
+    sites_of,
+)
+from .common import PAGE_SIZE, add_service_errors, is_htmx
+
+PRINT_PAGE = 120
+DELIVER_LIST = 30
+
+#: Why a household was or was not chosen, for people (codes of ``aid.allocation`` and ``aid.campaigns``).
+REASON_LABELS = {
+    "selected_all": gettext_lazy("Chosen: the site's packages cover every eligible household of its area"),
+    "selected_maxmin": gettext_lazy(
+        "Chosen within its block's fair share (every block gets the same coverage first)"
+    ),
+    "selected_priority": gettext_lazy("Chosen for its priority with the packages left after the fair shares"),
+    "lottery_won": gettext_lazy("Chosen by the lottery among households of equal priority"),
+    "lottery_lost": gettext_lazy("Not chosen: the lottery among households of equal priority drew another"),
+    "not_reached": gettext_lazy("Not chosen: the packages ran out before its priority level"),
+    "no_stock": gettext_lazy("Not chosen: the site serving its block has no packages"),
+    "no_site": gettext_lazy("Not chosen: no distribution site serves its block"),
+    "held_duplicate": gettext_lazy("Held: the registry flags a probable duplicate, pending review"),
+    "released_after_review": gettext_lazy("Chosen after its duplicate review"),
+    "no_stock_left": gettext_lazy("Not chosen: no package was left after its duplicate review"),
+    "duplicate_merged": gettext_lazy("Not chosen: merged into another household after review"),
+    "not_collected": gettext_lazy("Not collected: the package returned to stock"),
+    "campaign_cancelled": gettext_lazy("The campaign was cancelled"),
+}
+
+
+def reason_label(code: str) -> str:
+    label = REASON_LABELS.get(code or "")
+    return str(label) if label is not None else (code or "")
+
+
+def _services():
+    from redes.aid import services
+
+    return services
+
+
+def _campaign_or_404(request, uuid, perm=Perm.MANAGE_AID):
+    qs = campaigns_of(request.user, perm).select_related("template", "node", "municipality", "created_by")
+    return get_or_404(qs, uuid=uuid)
+
+
+def _campaign_form(request, municipality, data=None, initial=None) -> CampaignForm:
+    from redes.aid.models import PackageTemplate
+
+    nodes = scoping.scoped(
+        Node.objects.filter(**{f"a{municipality.node.depth}": municipality.node_id}).filter(
+            kind__in=[NodeKind.MUNICIPALITY, NodeKind.UNIT], depth__lt=municipality.leaf_depth
+        ),
+        request.user,
+        Perm.MANAGE_AID,
+    ).order_by("depth", "code")
+    return CampaignForm(
+        data,
+        initial=initial,
+        templates=PackageTemplate.objects.filter(municipality=municipality).order_by("name"),
+        nodes=nodes,
+        categories=_need_categories(municipality),
+    )
+
+
+def _need_categories(municipality) -> list[tuple[str, str]]:
+    """Need categories of the municipality, if the needs app offers them (else the field is left out)."""
+    from redes.aid import campaigns as aid_campaigns
+
+    known = aid_campaigns.known_need_categories(municipality)
+    if not known:
+        return []
+    from redes.needs.models import NeedCategory
+
+    names = dict(NeedCategory.objects.filter(municipality=municipality).values_list("code", "name"))
+    return [(code, f"{names.get(code, code)} ({code})") for code in sorted(known)]
+
+
+def _form_data(form) -> dict:
+    data = dict(form.cleaned_data)
+    data.setdefault("need_categories", [])
+    if data.get("seed") is None:
+        data.pop("seed", None)
+    return data
+
+
+# ----------------------------------------------------------------------------------------------- campaigns
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaigns(request):
+    from .aid import _campaign_rows
+
+    municipality, choices = chosen_municipality(request, "aid.campaign.create")
+    form = _campaign_form(request, municipality, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign = _services().create_campaign(
+                actor=request.user, municipality=municipality, **_form_data(form)
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Campaign created. Check it, then allocate the packages."))
+            return redirect("aid-campaign", uuid=campaign.uuid)
+    qs = campaigns_of(request.user).filter(municipality=municipality).select_related("template", "node")
+    page = Paginator(qs.order_by("-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "municipality": municipality,
+        "municipalities": choices,
+        "page": page,
+        "rows": _campaign_rows(page.object_list),
+        "form": form,
+    }
+    return render(request, "web/aid/campaigns.html", context, status=400 if form.errors else 200)
+
+
+def _progress(campaign) -> dict:
+    """Per block and sector: eligible, chosen, held and delivered households, with coverage and progress."""
+    from redes.aid import queries
+
+    progress = queries.campaign_progress(campaign)
+    for row in [progress["total"], *progress["sectors"], *progress["blocks"]]:
+        considered = row["households"] - row["held"]
+        row["coverage"] = percent(row["allocated"], considered)
+        row["progress"] = percent(row["delivered"], row["allocated"])
+    return progress
+
+
+def _campaign_context(request, campaign, edit_form=None) -> dict:
+    from redes.aid.models import CampaignZone, Entitlement
+
+    user = request.user
+    if campaign.status == "draft":
+        from redes.aid import campaigns as aid_campaigns
+
+        zones = [
+            {
+                "site": z["site"],
+                "packages": z["packages"],
+                "households": z["households"],
+                "node": z["site"].node,
+            }
+            for z in aid_campaigns.preview_zones(campaign)
+        ]
+    else:
+        zones = list(
+            CampaignZone.objects.filter(campaign=campaign)
+            .select_related("site", "node")
+            .order_by("site__name")
+        )
+    progress = _progress(campaign) if campaign.status != "draft" else None
+    blocks = progress["blocks"] if progress else []
+    status_filter = request.GET.get("status") or ""
+    block_filter = request.GET.get("block") or ""
+    households = (
+        Entitlement.objects.filter(campaign=campaign)
+        .select_related("node", "zone__site", "household")
+        .order_by("node__code", "rank", "pk")
+    )
+    if status_filter:
+        households = households.filter(status=status_filter)
+    if block_filter:
+        households = households.filter(node__code=block_filter)
+    page = Paginator(households, PAGE_SIZE).get_page(request.GET.get("page")) if blocks else None
+    entitlements = list(page.object_list) if page else []
+    show_personal = scoping.can(user, Perm.VIEW_PERSONAL, campaign.node)
+    for e in entitlements:
+        e.reason_text = reason_label(e.reason)
+    coverages = [r["coverage"] for r in blocks if r["coverage"] is not None]
+    status_choices = Entitlement._meta.get_field("status").choices
+    if edit_form is None and campaign.status == "draft":
+        edit_form = _campaign_form(
+            request,
+            campaign.municipality,
+            initial={
+                "name": campaign.name,
+                "template": campaign.template,
+                "node": campaign.node,
+                "min_priority": campaign.min_priority,
+                "need_categories": campaign.need_categories,
+                "include_without_needs": campaign.include_without_needs,
+                "seed": campaign.seed,
+            },
+        )
+    return {
+        "campaign": campaign,
+        "zones": zones,
+        "blocks": blocks,
+        "sectors": progress["sectors"] if progress else [],
+        "page": page,
+        "entitlements": entitlements,
+        "show_personal": show_personal,
+        "totals": progress["total"] if progress else None,
+        "min_coverage": min(coverages) if coverages else None,
+        "status_filter": status_filter,
+        "block_filter": block_filter,
+        "status_choices": status_choices,
+        "edit_form": edit_form,
+        "public_url": reverse("aid-public-report", args=[campaign.uuid]),
+    }
+
+
+@login_required
+@require_GET
+def campaign_detail(request, uuid):
+    require_perm(request, Perm.MANAGE_AID)
+    campaign = _campaign_or_404(request, uuid)
+    context = _campaign_context(request, campaign)
+    if is_htmx(request) and request.GET.get("part") == "households":
+        return render(request, "web/aid/_entitlements.html", context)
+    return render(request, "web/aid/campaign.html", context)
+
+
+@login_required
+@require_POST
+def campaign_action(request, uuid, action):
+    """Edit (draft only), allocate, start, finish or cancel a campaign."""
+    require_perm(request, Perm.MANAGE_AID, f"aid.campaign.{action}")
+    campaign = _campaign_or_404(request, uuid)
+    services = _services()
+    user = request.user
+    if action == "edit":
+        form = _campaign_form(request, campaign.municipality, request.POST)
+        if form.is_valid():
+            try:
+                services.update_campaign(campaign, actor=user, **_form_data(form))
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, _("Campaign saved."))
+                return redirect("aid-campaign", uuid=campaign.uuid)
+        campaign.refresh_from_db()
+        return render(
+            request, "web/aid/campaign.html", _campaign_context(request, campaign, form), status=400
+        )
+    calls = {
+        "allocate": (
+            services.allocate_campaign,
+            _("Packages allocated. Check the coverage, then start the campaign."),
+        ),
+        "start": (services.start_campaign, _("Campaign started: deliveries can be confirmed.")),
+        "finish": (services.finish_campaign, _("Campaign finished: undelivered packages returned to stock.")),
+    }
+    if hasattr(services, "cancel_campaign"):
+        calls["cancel"] = (services.cancel_campaign, _("Campaign cancelled."))
+    if action not in calls:
+        raise PermissionDenied
+    call, done = calls[action]
+    try:
+        call(campaign, actor=user)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, done)
+    url = reverse("aid-campaign", args=[campaign.uuid])
+    if is_htmx(request):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+# ----------------------------------------------------------------------------------------------- printing
+
+
+def qr_svg(code: str) -> str:
+    """The entitlement code as an inline QR SVG (segno), scalable for print."""
+    return codes.qr_svg(code)
+
+
+@login_required
+@require_GET
+def campaign_print(request, uuid):
+    """Printable entitlement sheets: one card per chosen household (code, QR, block, site). No personal data."""
+    from redes.aid.models import Entitlement
+
+    require_perm(request, Perm.MANAGE_AID)
+    campaign = _campaign_or_404(request, uuid)
+    qs = (
+        Entitlement.objects.filter(campaign=campaign, status__in=["selected", "delivered"])
+        .select_related("node", "zone__site")
+        .order_by("node__code", "rank", "pk")
+    )
+    block = request.GET.get("block") or ""
+    if block:
+        qs = qs.filter(node__code=block)
+    page = Paginator(qs, PRINT_PAGE).get_page(request.GET.get("page"))
+    cards = [{"e": e, "qr": qr_svg(e.code)} for e in page.object_list]
+    blocks = (
+        Entitlement.objects.filter(campaign=campaign, status__in=["selected", "delivered"])
+        .values_list("node__code", flat=True)
+        .distinct()
+        .order_by("node__code")
+    )
+    context = {"campaign": campaign, "cards": cards, "page": page, "block": block, "blocks": list(blocks)}
+    return render(request, "web/aid/campaign_print.html", context)
+
+
+# ---------------------------------------------------------------------------------------------- delivering
+
+
+def _deliver_sites(user):
+    """Active sites in the user's territory where packages can be handed over."""
+    return sites_of(user, Perm.DELIVER_AID).filter(active=True).select_related("node").order_by("name")
+
+
+def _pending(user, block: str = ""):
+    qs = (
+        entitlements_of(user)
+        .filter(status="selected", campaign__status="running")
+        .select_related("node", "campaign", "zone__site")
+        .order_by("node__code", "rank", "pk")
+    )
+    if block:
+        qs = qs.filter(node__code=block)
+    return qs
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deliver(request):
+    """The phone-size delivery screen: a code typed, scanned or picked from the list; confirm at a site or home."""
+    require_perm(request, Perm.DELIVER_AID, "aid.entitlement.deliver")
+    user = request.user
+    sites_qs = _deliver_sites(user)
+    initial = {}
+    if request.GET.get("code"):
+        initial["code"] = request.GET["code"].strip().upper()[:40]
+    if request.session.get("aid_site"):
+        initial["site"] = sites_qs.filter(uuid=request.session["aid_site"]).first()
+    form = DeliveryForm(request.POST or None, request.FILES or None, sites=sites_qs, initial=initial)
+    delivered = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        services = _services()
+        try:
+            entitlement = find_by_code(data["code"], entitlements_of(user))
+            delivered = services.confirm_delivery(
+                entitlement,
+                actor=user,
+                mode=data["mode"],
+                site=data["site"] if data["mode"] == "site" else None,
+                photo=data["photo"],
+                signature=data["signature"] or None,
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        except PermissionDenied as exc:
+            form.add_error(None, str(exc) or _("Your role does not allow confirming deliveries here."))
+        else:
+            if data["site"]:
+                request.session["aid_site"] = str(data["site"].uuid)
+            messages.success(
+                request,
+                _("Delivered: %(code)s, block %(block)s.")
+                % {"code": codes.display(delivered.code), "block": delivered.node.code},
+            )
+            return redirect(
+                reverse("aid-deliver")
+                + (f"?block={request.GET['block']}" if request.GET.get("block") else "")
+            )
+    block = (request.GET.get("block") or "").strip()
+    pending = _pending(user, block)
+    pending_count = pending.count()
+    rows = list(pending[:DELIVER_LIST])
+    show_personal = scoping.can(user, Perm.VIEW_PERSONAL)
+    if show_personal and rows:
+        _attach_addresses(user, rows)
+    blocks = list(
+        _pending(user).values("node__code", "node__name").annotate(n=Count("pk")).order_by("node__code")
+    )
+    context = {
+        "form": form,
+        "rows": rows,
+        "pending_count": pending_count,
+        "block": block,
+        "blocks": blocks,
+        "show_personal": show_personal,
+    }
+    return render(request, "web/aid/deliver.html", context, status=400 if form.errors else 200)
+
+
+def _attach_addresses(user, rows) -> None:
+    """The household's address for liaisons who may see personal data there (to deliver at home)."""
+    from redes.registry.models import Household
+
+    ids = [e.household_id for e in rows]
+    visible = scoping.scoped(Household.objects.filter(pk__in=ids), user, Perm.VIEW_PERSONAL, via="node")
+    addresses = {h.pk: h.address for h in visible.only("pk", "street", "ext_number", "int_number", "colonia")}
+    for e in rows:
+        e.address = addresses.get(e.household_id, "")

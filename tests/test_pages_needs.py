@@ -7,12 +7,16 @@ and land through ``needs.services``; bad input shows an error and leaves the nee
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core.cache import cache
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from redes.core import clock
 from redes.needs import services
-from redes.needs.models import NeedCategory, Office
+from redes.needs.models import Need, NeedCategory, Office
 from redes.registry import services as registry_services
 
 from .base import RedesTestCase
@@ -132,3 +136,227 @@ class QueueTests(NeedsWorld):
     def test_the_case_officer_reads_the_violence_report(self):
         response = self.client_for(self.w.caseworker).get(detail(self.secret))
         self.assertContains(response, SECRET)
+
+
+@override_settings(LANGUAGE_CODE="en")
+class QueuePageTests(NeedsWorld):
+    def test_observers_get_the_map_and_counts_only(self):
+        for user in (self.w.observer, self.w.state_observer):
+            response = self.client_for(user).get("/needs/")
+            self.assertEqual(response.status_code, 200)
+            self.assertContains(response, 'id="needs-map"')
+            self.assertNotContains(response, "/needs/" + str(self.n11.uuid))
+            self.assertNotContains(response, "Despensa")
+            self.assertEqual(self.client_for(user).get(detail(self.n11)).status_code, 404)
+
+    def test_a_user_without_role_is_refused(self):
+        self.assertEqual(self.client_for(self.w.nobody).get("/needs/").status_code, 403)
+
+    def test_the_volunteer_sees_only_what_is_assigned_to_them(self):
+        client = self.client_for(self.w.volunteer)
+        response = client.get("/needs/")
+        self.assertEqual(response.status_code, 200)
+        self.assertNotContains(response, detail(self.n11))
+        self.assertEqual(client.get(detail(self.n11)).status_code, 404)
+        services.assign_need(self.n11, actor=self.w.sector1, user=self.w.volunteer)
+        response = client.get("/needs/")
+        self.assertContains(response, detail(self.n11))
+        self.assertEqual(client.get(detail(self.n11)).status_code, 200)
+
+    def test_the_coordinator_has_an_overdue_section_and_deadlines_read_as_text(self):
+        client = self.client_for(self.w.coord)
+        response = client.get("/needs/")
+        self.assertContains(response, "Nothing overdue.")
+        self.assertContains(response, "due in")
+        with clock.travel(dt.timedelta(days=2)):
+            response = client.get("/needs/")
+            self.assertNotContains(response, "Nothing overdue.")
+            self.assertContains(response, "overdue by")
+
+    def test_the_operator_sees_what_they_registered_and_a_new_call_button(self):
+        need = services.register_need(
+            actor=self.w.operator,
+            municipality=self.w.esc,
+            category="violencia",
+            description=SECRET,
+            node=self.w.b12,
+            channel="hotline",
+        )
+        response = self.client_for(self.w.operator).get("/needs/")
+        self.assertContains(response, 'id="new-call"')
+        self.assertContains(response, "Registered by you")
+        self.assertContains(response, detail(need))
+        self.assertContains(response, "Referred to a case officer")
+        self.assertNotContains(response, SECRET)
+
+    def test_the_case_officer_has_a_sensitive_section(self):
+        response = self.client_for(self.w.caseworker).get("/needs/")
+        self.assertContains(response, "Sensitive cases")
+        self.assertContains(response, detail(self.secret))
+
+    def test_filters_narrow_the_queue_and_bad_values_are_ignored(self):
+        client = self.client_for(self.w.coord)
+        response = client.get("/needs/", {"category": "salud"})
+        self.assertContains(response, detail(self.n21))
+        self.assertNotContains(response, detail(self.n11))
+        response = client.get("/needs/", {"node": str(self.w.s1.uuid)})
+        self.assertContains(response, detail(self.n11))
+        self.assertNotContains(response, detail(self.n21))
+        response = client.get("/needs/", {"urgency": "normal", "status": "all"})
+        self.assertContains(response, detail(self.n11))
+        for bad in (
+            {"category": "nope"},
+            {"status": "eaten"},
+            {"node": "not-a-uuid"},
+            {"node": str(self.w.ab.uuid)},
+            {"page": "abc"},
+            {"page": "-3"},
+            {"page": "99999999"},
+        ):
+            self.assertEqual(client.get("/needs/", bad).status_code, 200, bad)
+        # A node of another tenant is ignored, never used.
+        response = client.get("/needs/", {"node": str(self.w.ab.uuid)})
+        self.assertNotContains(response, detail(self.naca))
+
+    def test_the_filters_answer_htmx_with_the_rows_only(self):
+        response = self.client_for(self.w.coord).get(
+            "/needs/", {"category": "salud"}, headers={"HX-Request": "true"}
+        )
+        self.assertNotContains(response, "<html")
+        self.assertContains(response, detail(self.n21))
+
+    def test_the_queue_takes_a_fixed_number_of_queries(self):
+        client = self.client_for(self.w.coord)
+
+        def count():
+            client.get("/needs/")
+            with CaptureQueriesContext(connection) as ctx:
+                self.assertEqual(client.get("/needs/").status_code, 200)
+            return len(ctx.captured_queries)
+
+        before = count()
+        group = services.save_working_group(self.w.esc, actor=self.w.coord, name="Despensas")
+        for i in range(12):
+            need = services.register_need(
+                actor=self.w.coord,
+                municipality=self.w.esc,
+                category=self.food if i % 2 else "salud",
+                description=f"Necesidad {i}",
+                node=self.w.b11 if i % 3 else self.w.b21,
+                urgency="high" if i % 2 else "normal",
+            )
+            if i % 4 == 0:
+                services.assign_need(need, actor=self.w.coord, user=self.w.caseworker)
+            elif i % 4 == 1:
+                services.assign_need(need, actor=self.w.coord, office=self.office)
+            elif i % 4 == 2:
+                services.assign_need(need, actor=self.w.coord, group=group)
+        self.assertEqual(count(), before)
+        self.assertLessEqual(before, 25)
+
+
+@override_settings(LANGUAGE_CODE="en")
+class FieldIntakeTests(NeedsWorld):
+    def post(self, user, data, household=None):
+        url = "/needs/new/" + (f"?household={household.uuid}" if household else "")
+        return self.client_for(user).post(url, data)
+
+    def test_the_household_page_links_to_the_intake(self):
+        response = self.client_for(self.w.block1).get(f"/registry/household/{self.h11.uuid}/")
+        self.assertContains(response, f"/needs/new/?household={self.h11.uuid}")
+
+    def test_a_block_liaison_registers_a_food_need_from_a_household(self):
+        response = self.client_for(self.w.block1).get(f"/needs/new/?household={self.h11.uuid}")
+        self.assertContains(response, "Food")
+        self.assertContains(response, "Ana López García")
+        before = Need.objects.count()
+        response = self.post(
+            self.w.block1,
+            {
+                "category": "alimentacion",
+                "urgency": "high",
+                "description": "Sin despensa esta semana",
+                "person": str(self.ana.uuid),
+            },
+            self.h11,
+        )
+        need = Need.objects.latest("id")
+        self.assertEqual(Need.objects.count(), before + 1)
+        self.assertRedirects(response, detail(need))
+        self.assertEqual((need.household, need.person, need.node), (self.h11, self.ana, self.w.b11))
+        self.assertEqual((need.channel, need.urgency, need.reported_by), ("field", "high", self.w.block1))
+
+    def test_without_a_household_the_liaison_picks_one_of_their_blocks(self):
+        response = self.client_for(self.w.block1).get("/needs/new/")
+        self.assertContains(response, str(self.w.b11.uuid))
+        self.assertNotContains(response, str(self.w.b12.uuid))
+        before = Need.objects.count()
+        response = self.post(
+            self.w.block1,
+            {
+                "category": "seguridad",
+                "urgency": "normal",
+                "description": "Luminaria fundida",
+                "block": str(self.w.b12.uuid),
+            },
+        )
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(Need.objects.count(), before)
+        response = self.post(
+            self.w.block1,
+            {
+                "category": "seguridad",
+                "urgency": "normal",
+                "description": "Luminaria fundida",
+                "block": str(self.w.b11.uuid),
+            },
+        )
+        self.assertEqual(Need.objects.latest("id").node, self.w.b11)
+
+    def test_bad_input_is_a_form_error_and_writes_nothing(self):
+        before = Need.objects.count()
+        for data in (
+            {"category": "nope", "urgency": "normal", "description": "x"},
+            {"category": "alimentacion", "urgency": "whenever", "description": "x"},
+            {"category": "alimentacion", "urgency": "normal", "description": ""},
+            {"category": "alimentacion", "urgency": "normal", "description": "x", "person": "forged"},
+        ):
+            response = self.post(self.w.block1, data, self.h11)
+            self.assertEqual(response.status_code, 200, data)
+            self.assertContains(response, 'class="errorlist', msg_prefix=str(data))
+        self.assertEqual(Need.objects.count(), before)
+
+    def test_access_to_the_intake(self):
+        url = f"/needs/new/?household={self.h11.uuid}"
+        for user, status in (
+            (self.w.block1, 200),
+            (self.w.sector1, 200),
+            (self.w.coord, 200),
+            (self.w.sector2, 404),
+            (self.w.other_coord, 404),
+            (self.w.observer, 403),
+            (self.w.volunteer, 403),
+            (self.w.nobody, 403),
+        ):
+            self.assertEqual(self.client_for(user).get(url).status_code, status, user.username)
+        self.assertEqual(self.client_for(self.w.block1).get("/needs/new/?household=forged").status_code, 404)
+        before = Need.objects.count()
+        response = self.client_for(self.w.sector2).post(
+            url, {"category": "alimentacion", "urgency": "normal", "description": "x"}
+        )
+        self.assertEqual(response.status_code, 404)
+        self.assertEqual(Need.objects.count(), before)
+
+    def test_a_violence_report_from_the_field_leaves_the_liaison_a_stub(self):
+        response = self.post(
+            self.w.block1,
+            {"category": "violencia", "urgency": "high", "description": SECRET},
+            self.h11,
+        )
+        need = Need.objects.latest("id")
+        self.assertTrue(need.sensitive)
+        page = self.client_for(self.w.block1).get(response["Location"])
+        self.assertContains(page, "Referred to a case officer")
+        self.assertNotContains(page, SECRET)
+        self.assertEqual(self.client_for(self.w.sector1).get(detail(need)).status_code, 404)
+        self.assertContains(self.client_for(self.w.caseworker).get(detail(need)), SECRET)

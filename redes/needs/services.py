@@ -1051,6 +1051,267 @@ def mark_notifications_read(user, ids=None) -> int:
     return qs.update(read_at=clock.now())
 
 
+# --------------------------------------------------------------------------------------------- settings
+
+
+def _in_municipality(municipality: Municipality, node: Node | None, field: str = "node") -> Node | None:
+    if node is not None and node.pk != municipality.node_id and node.municipality_id != municipality.pk:
+        raise ValidationError({field: _("The place is not in this municipality.")})
+    return node
+
+
+def _own(municipality: Municipality, obj, field: str):
+    if obj is not None and obj.municipality_id != municipality.pk:
+        raise ValidationError({field: _("It is not one of this municipality's.")})
+    return obj
+
+
+def _settings_record(action: str, actor, municipality, obj, created: bool, summary: str) -> None:
+    record(
+        action,
+        actor=actor,
+        obj=obj,
+        municipality=municipality,
+        summary=summary,
+        changes={"created": created},
+    )
+
+
+@_audited("needs.category.save", target="municipality")
+def save_category(
+    municipality: Municipality,
+    *,
+    actor,
+    instance: NeedCategory | None = None,
+    code: str,
+    name: str = "",
+    parent: NeedCategory | None = None,
+    sensitive: bool = False,
+    active: bool = True,
+    order: int = 0,
+) -> NeedCategory:
+    """Create or change a category of the municipality's tree."""
+    from django.utils.text import slugify
+
+    _check_manage(actor, municipality)
+    _own(municipality, instance, "code")
+    code = slugify(code or "")[:40]
+    if not code:
+        raise ValidationError({"code": _("Give the category a short code (letters, digits, dashes).")})
+    name = _text(name, "name", max_length=120)
+    if not name and code not in DEFAULT_CATEGORIES:
+        raise ValidationError({"name": _("Give the category a name.")})
+    _own(municipality, parent, "parent")
+    if parent is not None and instance is not None:
+        walk = parent
+        while walk is not None:
+            if walk.pk == instance.pk:
+                raise ValidationError({"parent": _("A category cannot be inside itself.")})
+            walk = walk.parent
+    clash = NeedCategory.objects.filter(municipality=municipality, code=code)
+    if instance is not None:
+        clash = clash.exclude(pk=instance.pk)
+    if clash.exists():
+        raise ValidationError({"code": _("The code %(code)s is already used.") % {"code": code}})
+    with transaction.atomic():
+        created = instance is None
+        category = instance or NeedCategory(municipality=municipality)
+        category.code, category.name, category.parent = code, name, parent
+        category.sensitive, category.active, category.order = bool(sensitive), bool(active), int(order or 0)
+        category.save()
+        _settings_record(
+            "needs.category.save", actor, municipality, category, created, _("Need category saved")
+        )
+    return category
+
+
+@_audited("needs.office.save", target="municipality")
+def save_office(
+    municipality: Municipality,
+    *,
+    actor,
+    instance: Office | None = None,
+    name: str,
+    kind: str = Office.Kind.OFFICE,
+    phone: str = "",
+    hours: str = "",
+    categories: Iterable[NeedCategory] = (),
+    active: bool = True,
+) -> Office:
+    """Create or change an office or hotline (phone: any dialable text, e.g. 911 or 800 290 0024)."""
+    _check_manage(actor, municipality)
+    _own(municipality, instance, "name")
+    name = _text(name, "name", required=True, max_length=200)
+    _choice(kind, Office.Kind, "kind")
+    phone = _text(phone, "phone", max_length=40)
+    hours = _text(hours, "hours", max_length=200)
+    categories = list(categories or [])
+    for category in categories:
+        _own(municipality, category, "categories")
+    with transaction.atomic():
+        created = instance is None
+        office = instance or Office(municipality=municipality)
+        office.name, office.kind, office.phone, office.hours, office.active = (
+            name,
+            kind,
+            phone,
+            hours,
+            bool(active),
+        )
+        office.save()
+        office.categories.set(categories)
+        _settings_record("needs.office.save", actor, municipality, office, created, _("Office saved"))
+    return office
+
+
+@_audited("needs.group.save", target="municipality")
+def save_working_group(
+    municipality: Municipality,
+    *,
+    actor,
+    instance: WorkingGroup | None = None,
+    name: str,
+    node: Node | None = None,
+    theme: NeedCategory | None = None,
+    members: Iterable = (),
+    active: bool = True,
+) -> WorkingGroup:
+    """Create or change a working group; its members must hold a role in the municipality."""
+    _check_manage(actor, municipality)
+    _own(municipality, instance, "name")
+    name = _text(name, "name", required=True, max_length=200)
+    node = _in_municipality(municipality, node) or municipality.node
+    _own(municipality, theme, "theme")
+    members = list(members or [])
+    allowed = set(
+        Membership.objects.active()
+        .filter(municipality=municipality, user__in=[m.pk for m in members])
+        .values_list("user_id", flat=True)
+    )
+    outside = [m for m in members if m.pk not in allowed]
+    if outside:
+        raise ValidationError({"members": _("Every member must hold a role in this municipality.")})
+    with transaction.atomic():
+        created = instance is None
+        group = instance or WorkingGroup(municipality=municipality)
+        group.name, group.node, group.theme, group.active = name, node, theme, bool(active)
+        group.save()
+        group.members.set(members)
+        _settings_record("needs.group.save", actor, municipality, group, created, _("Working group saved"))
+    return group
+
+
+@_audited("needs.routing.save", target="municipality")
+def save_routing_rule(
+    municipality: Municipality,
+    *,
+    actor,
+    instance: RoutingRule | None = None,
+    category,
+    target: str,
+    node: Node | None = None,
+    user=None,
+    group: WorkingGroup | None = None,
+    office: Office | None = None,
+    order: int = 0,
+) -> RoutingRule:
+    """Create or change a routing rule: new needs of ``category`` under ``node`` go to ``target``."""
+    _check_manage(actor, municipality)
+    _own(municipality, instance, "category")
+    category = resolve_category(municipality, category)
+    _choice(target, RoutingRule.Target, "target")
+    node = _in_municipality(municipality, node)
+    T = RoutingRule.Target
+    needed = {T.USER: ("user", user), T.GROUP: ("group", group), T.OFFICE: ("office", office)}.get(target)
+    if needed and needed[1] is None:
+        raise ValidationError({needed[0]: _("Choose who receives these needs.")})
+    user = user if target == T.USER else None
+    group = _own(municipality, group, "group") if target == T.GROUP else None
+    office = _own(municipality, office, "office") if target == T.OFFICE else None
+    if category.sensitive and target != T.LIAISON:
+        allowed = (
+            user is not None
+            and Membership.objects.active()
+            .filter(user=user, municipality=municipality, role=Role.CASE_OFFICER)
+            .exists()
+        )
+        if not allowed:
+            raise ValidationError({"target": _("Sensitive reports go to case officers only.")})
+    if user is not None:
+        place = node or municipality.node
+        covers = Membership.objects.active().filter(user=user, node_id__in=place.ancestor_ids).exists()
+        if not covers:
+            raise ValidationError({"user": _("This person does not work in that territory.")})
+    with transaction.atomic():
+        created = instance is None
+        rule = instance or RoutingRule(municipality=municipality)
+        rule.category, rule.target, rule.node = category, target, node
+        rule.user, rule.group, rule.office, rule.order = user, group, office, int(order or 0)
+        rule.save()
+        _settings_record("needs.routing.save", actor, municipality, rule, created, _("Routing rule saved"))
+    return rule
+
+
+@_audited("needs.routing.delete", target="municipality")
+def delete_routing_rule(rule: RoutingRule, *, actor) -> None:
+    _check_manage(actor, rule.municipality)
+    with transaction.atomic():
+        record(
+            "needs.routing.delete",
+            actor=actor,
+            obj=rule,
+            municipality=rule.municipality_id,
+            summary=_("Routing rule removed"),
+        )
+        rule.delete()
+
+
+@_audited("needs.deadline.save", target="municipality")
+def save_deadline_policy(
+    municipality: Municipality,
+    *,
+    actor,
+    urgency: str,
+    ack_minutes: int,
+    resolve_minutes: int,
+    category=None,
+) -> DeadlinePolicy:
+    """Set the minutes to acknowledge and to resolve for an urgency (and a category, or every category).
+    Applies to needs registered (or re-triaged) from now on."""
+    _check_manage(actor, municipality)
+    _choice(urgency, Urgency, "urgency")
+    category = resolve_category(municipality, category) if category not in (None, "") else None
+    try:
+        ack, resolve = int(ack_minutes), int(resolve_minutes)
+    except (TypeError, ValueError):
+        raise ValidationError(_("The deadlines are whole numbers of minutes.")) from None
+    if not 1 <= ack <= 525600:
+        raise ValidationError({"ack_minutes": _("From 1 minute to one year.")})
+    if not ack <= resolve <= 525600:
+        raise ValidationError({"resolve_minutes": _("At least the time to acknowledge, at most one year.")})
+    with transaction.atomic():
+        policy, created = DeadlinePolicy.objects.update_or_create(
+            municipality=municipality,
+            category=category,
+            urgency=urgency,
+            defaults={"ack_minutes": ack, "resolve_minutes": resolve},
+        )
+        record(
+            "needs.deadline.save",
+            actor=actor,
+            obj=municipality,
+            municipality=municipality,
+            summary=_("Deadline saved"),
+            changes={
+                "category": category.code if category else None,
+                "urgency": urgency,
+                "ack": ack,
+                "resolve": resolve,
+            },
+        )
+    return policy
+
+
 # --------------------------------------------------------------------------------------------- escalation
 
 from .escalation import SweepResult, escalate_overdue  # noqa: E402  (set-based; see escalation.py)

@@ -220,7 +220,7 @@ def update_campaign(campaign: Campaign, *, actor, **fields) -> Campaign:
     if unknown:
         raise TypeError(f"unexpected fields: {', '.join(unknown)}")
     with transaction.atomic():
-        current = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        current = Campaign.objects.select_for_update(of=("self",)).get(pk=campaign.pk)
         if current.status != CampaignStatus.DRAFT:
             raise invalid(
                 _(
@@ -399,7 +399,11 @@ def allocate_campaign(campaign: Campaign, *, actor) -> Campaign:
 
     require_manage(actor, campaign.municipality_id)
     with transaction.atomic():
-        current = Campaign.objects.select_for_update().select_related("template", "node").get(pk=campaign.pk)
+        current = (
+            Campaign.objects.select_for_update(of=("self",))
+            .select_related("template", "node")
+            .get(pk=campaign.pk)
+        )
         if current.status != CampaignStatus.DRAFT:
             raise invalid(_("The campaign has already been allocated."), "campaign_locked")
         _clean_campaign(current)
@@ -610,7 +614,7 @@ def start_campaign(campaign: Campaign, *, actor) -> Campaign:
     """Open an allocated campaign for deliveries."""
     require_manage(actor, campaign.municipality_id)
     with transaction.atomic():
-        current = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        current = Campaign.objects.select_for_update(of=("self",)).get(pk=campaign.pk)
         if current.status != CampaignStatus.ALLOCATED:
             if current.status == CampaignStatus.DRAFT:
                 raise invalid(_("Allocate the campaign before starting deliveries."), "not_allocated")
@@ -657,7 +661,9 @@ def cancel_campaign(campaign: Campaign, *, actor) -> Campaign:
     """Cancel a campaign before any delivery; its reserved packages go back to stock."""
     require_manage(actor, campaign.municipality_id)
     with transaction.atomic():
-        current = Campaign.objects.select_for_update().select_related("template").get(pk=campaign.pk)
+        current = (
+            Campaign.objects.select_for_update(of=("self",)).select_related("template").get(pk=campaign.pk)
+        )
         if current.status not in (CampaignStatus.DRAFT, CampaignStatus.ALLOCATED, CampaignStatus.RUNNING):
             raise _locked(current, _("cancelled"))
         if current.entitlements.filter(status=EntitlementStatus.DELIVERED).exists():
@@ -695,7 +701,9 @@ def release_held(campaign: Campaign, *, actor) -> dict[str, int]:
     require_manage(actor, campaign.municipality_id)
     counts = {"selected": 0, "not_selected": 0, "still_held": 0}
     with transaction.atomic():
-        current = Campaign.objects.select_for_update().select_related("template").get(pk=campaign.pk)
+        current = (
+            Campaign.objects.select_for_update(of=("self",)).select_related("template").get(pk=campaign.pk)
+        )
         if current.status not in (CampaignStatus.ALLOCATED, CampaignStatus.RUNNING):
             raise _locked(current, _("changed"))
         held = list(

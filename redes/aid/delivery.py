@@ -108,7 +108,7 @@ def confirm_delivery(
     signature = _check_signature(signature)
     with transaction.atomic():
         current = (
-            Entitlement.objects.select_for_update()
+            Entitlement.objects.select_for_update(of=("self",))
             .select_related("campaign__template", "zone__site")
             .get(pk=entitlement.pk)
         )
@@ -199,7 +199,9 @@ def finish_campaign(campaign: Campaign, *, actor) -> dict[str, int]:
 
     require_manage(actor, campaign.municipality_id)
     with transaction.atomic():
-        current = Campaign.objects.select_for_update().select_related("template").get(pk=campaign.pk)
+        current = (
+            Campaign.objects.select_for_update(of=("self",)).select_related("template").get(pk=campaign.pk)
+        )
         if current.status not in (CampaignStatus.RUNNING, CampaignStatus.ALLOCATED):
             if current.status == CampaignStatus.DRAFT:
                 raise invalid(_("The campaign has not been allocated yet."), "not_allocated")

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from redes.core import clock
+from redes.territories.models import MUNICIPALITY_DEPTH
 
 _MUNICIPALITY = "territories.Municipality"
 _NODE = "territories.Node"
@@ -439,19 +440,16 @@ class Need(models.Model):
 
     @property
     def holder_label(self) -> str:
-        """Who holds the need: the assignee if any, else the level and name of the holder node."""
+        """Who holds the need: the assignee if any, else the holder node (the coordination at the top)."""
         if self.assigned_user_id:
             return self.assigned_user.display_name
         if self.assigned_group_id:
             return self.assigned_group.name
         if self.assigned_office_id:
             return self.assigned_office.name
-        node = self.holder_node
-        try:
-            level = node.level_name
-        except Exception:  # a node without a level schema (should not happen)
-            level = ""
-        return f"{level} {node.name}".strip() if level else node.name
+        if self.holder_node.depth <= MUNICIPALITY_DEPTH:
+            return str(_("Municipal coordination"))
+        return self.holder_node.name
 
     def can_move_to(self, status: str) -> bool:
         return status in TRANSITIONS.get(self.status, frozenset())

@@ -465,7 +465,7 @@ class DeliveryForm(forms.Form):
     )
     mode = forms.ChoiceField(label=_("Where"), widget=forms.RadioSelect)
     site = forms.ModelChoiceField(label=_("Site"), queryset=None, required=False, empty_label="—")
-    photo = forms.ImageField(label=_("Photo"), required=False)
+    photo = forms.FileField(label=_("Photo"), required=False, help_text=_("JPEG, PNG or WebP, at most 5 MB."))
     signature = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, sites, **kwargs):

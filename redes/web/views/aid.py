@@ -100,6 +100,32 @@ def get_or_404(qs, **lookup):
         raise Http404 from exc
 
 
+def audit_rejected(request, action: str, form, obj=None, **where) -> None:
+    """Audit a form refused before any service ran (names the fields in error, never their values)."""
+    from redes.audit.models import Outcome
+
+    fields = ",".join(sorted(form.errors)) or "form"
+    record_denied(
+        action,
+        actor=request.user,
+        obj=obj,
+        reason=f"invalid input: {fields}",
+        outcome=Outcome.REJECTED,
+        **where,
+    )
+
+
+def audit_refused(request, action: str, exc: ValidationError, obj=None) -> None:
+    """Audit a refusal raised outside an audited service (by its error codes, never the input)."""
+    from redes.audit.models import Outcome
+
+    errors = sum(exc.error_dict.values(), []) if hasattr(exc, "error_dict") else exc.error_list
+    codes = ",".join(sorted({e.code or "invalid" for e in errors}))
+    record_denied(
+        action, actor=request.user, obj=obj, reason=f"invalid input: {codes}", outcome=Outcome.REJECTED
+    )
+
+
 def percent(part, whole) -> int | None:
     return round(100 * part / whole) if whole else None
 

@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,6 +28,8 @@ from redes.territories.models import Node, NodeKind
 
 from ..forms_aid import CampaignForm, DeliveryForm
 from .aid import (
+    audit_refused,
+    audit_rejected,
     campaigns_of,
     chosen_municipality,
     entitlements_of,
@@ -128,6 +130,8 @@ def campaigns(request):
 
     municipality, choices = chosen_municipality(request, "aid.campaign.create")
     form = _campaign_form(request, municipality, request.POST or None)
+    if request.method == "POST" and not form.is_valid():
+        audit_rejected(request, "aid.campaign.create", form, municipality)
     if request.method == "POST" and form.is_valid():
         try:
             campaign = _services().create_campaign(
@@ -251,16 +255,24 @@ def campaign_detail(request, uuid):
 @require_POST
 def campaign_action(request, uuid, action):
     """Edit (draft only), allocate, start, finish or cancel a campaign."""
-    require_perm(request, Perm.MANAGE_AID, f"aid.campaign.{action}")
+    require_perm(
+        request, Perm.MANAGE_AID, "aid.campaign.update" if action == "edit" else f"aid.campaign.{action}"
+    )
     campaign = _campaign_or_404(request, uuid)
     services = _services()
     user = request.user
     if action == "edit":
         form = _campaign_form(request, campaign.municipality, request.POST)
-        if form.is_valid():
+        if not form.is_valid():
+            audit_rejected(request, "aid.campaign.update", form, campaign)
+        else:
             try:
                 services.update_campaign(campaign, actor=user, **_form_data(form))
             except ValidationError as exc:
+                if campaign.status != "draft":  # the inputs are frozen: say so on the campaign page
+                    for message in exc.messages:
+                        messages.error(request, message)
+                    return redirect("aid-campaign", uuid=campaign.uuid)
                 add_service_errors(form, exc)
             else:
                 messages.success(request, _("Campaign saved."))
@@ -337,8 +349,17 @@ def campaign_print(request, uuid):
 
 
 def _deliver_sites(user):
-    """Active sites in the user's territory where packages can be handed over."""
-    return sites_of(user, Perm.DELIVER_AID).filter(active=True).select_related("node").order_by("name")
+    """Active sites where the user may hand packages over: those in their territory, and those serving it (a
+    block liaison's stand usually serves the whole sector)."""
+    from redes.aid.models import Site
+
+    serving = entitlements_of(user).filter(zone__isnull=False).values("zone__site_id")
+    own = sites_of(user, Perm.DELIVER_AID).values("pk")
+    return (
+        Site.objects.filter(Q(pk__in=serving) | Q(pk__in=own), active=True)
+        .select_related("node")
+        .order_by("name")
+    )
 
 
 def _pending(user, block: str = ""):
@@ -367,11 +388,17 @@ def deliver(request):
         initial["site"] = sites_qs.filter(uuid=request.session["aid_site"]).first()
     form = DeliveryForm(request.POST or None, request.FILES or None, sites=sites_qs, initial=initial)
     delivered = None
+    if request.method == "POST" and not form.is_valid():
+        audit_rejected(request, "aid.entitlement.deliver", form)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         services = _services()
         try:
-            entitlement = find_by_code(data["code"], entitlements_of(user))
+            try:
+                entitlement = find_by_code(data["code"], entitlements_of(user))
+            except ValidationError as exc:  # refused before the (audited) service: audit it here
+                audit_refused(request, "aid.entitlement.deliver", exc)
+                raise
             delivered = services.confirm_delivery(
                 entitlement,
                 actor=user,

@@ -31,7 +31,7 @@ from ..forms_aid import (
     SiteForm,
     TransferForm,
 )
-from .aid import chosen_municipality, donors_of, get_or_404, items_of, require_perm, sites_of
+from .aid import audit_rejected, chosen_municipality, donors_of, get_or_404, items_of, require_perm, sites_of
 from .common import PAGE_SIZE, add_service_errors
 
 LEDGER_SHOWN = 50
@@ -75,8 +75,10 @@ def _municipality_nodes(municipality):
 def donors(request):
     from redes.aid.models import Donor
 
-    municipality, choices = chosen_municipality(request, "aid.donor.create")
+    municipality, choices = chosen_municipality(request, "aid.donor.save")
     form = DonorForm(request.POST or None)
+    if request.method == "POST" and not form.is_valid():
+        audit_rejected(request, "aid.donor.save", form, municipality)
     if request.method == "POST" and form.is_valid():
         try:
             donor = _services().save_donor(actor=request.user, municipality=municipality, **form.cleaned_data)
@@ -170,7 +172,7 @@ def donations(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def donation_new(request):
-    municipality, choices = chosen_municipality(request, "aid.donation.create")
+    municipality, choices = chosen_municipality(request, "aid.donation.receive")
     donors_qs = donors_of(request.user).filter(municipality=municipality).order_by("name")
     sites_qs = sites_of(request.user).filter(municipality=municipality, active=True).order_by("name")
     initial = {}
@@ -187,6 +189,8 @@ def donation_new(request):
         items=items_of(municipality),
         initial={"kind": "in_kind", **initial},
     )
+    if request.method == "POST" and not form.is_valid():
+        audit_rejected(request, "aid.donation.receive", form, municipality)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         services = _services()
@@ -234,8 +238,10 @@ def _is_uuid(value: str) -> bool:
 @login_required
 @require_http_methods(["GET", "POST"])
 def sites(request):
-    municipality, choices = chosen_municipality(request, "aid.site.create")
+    municipality, choices = chosen_municipality(request, "aid.site.save")
     form = SiteForm(request.POST or None, nodes=_municipality_nodes(municipality))
+    if request.method == "POST" and not form.is_valid():
+        audit_rejected(request, "aid.site.save", form, municipality)
     if request.method == "POST" and form.is_valid():
         try:
             site = _services().save_site(actor=request.user, municipality=municipality, **form.cleaned_data)
@@ -307,7 +313,13 @@ def site_detail(request, uuid):
 @require_POST
 def site_action(request, uuid, action):
     """Receive, transfer, adjust or edit at a site; a refusal shows on the form, the ledger unchanged."""
-    require_perm(request, Perm.MANAGE_AID, f"aid.stock.{action}")
+    actions = {
+        "receive": "aid.donation.receive",
+        "transfer": "aid.stock.transfer",
+        "adjust": "aid.stock.adjust",
+    }
+    audit_action = actions.get(action, "aid.site.save")
+    require_perm(request, Perm.MANAGE_AID, audit_action)
     site = _site_or_404(request, uuid)
     user = request.user
     items = items_of(site.municipality)
@@ -338,7 +350,9 @@ def site_action(request, uuid, action):
         done = _("Site saved.")
     else:
         raise PermissionDenied
-    if form.is_valid():
+    if not form.is_valid():
+        audit_rejected(request, audit_action, form, site)
+    else:
         try:
             call(form.cleaned_data)
         except ValidationError as exc:
@@ -360,9 +374,11 @@ def stock(request):
     from redes.aid import queries
     from redes.aid.models import Item
 
-    municipality, choices = chosen_municipality(request, "aid.item.create")
+    municipality, choices = chosen_municipality(request, "aid.item.save")
     user = request.user
     item_form = ItemForm(request.POST or None, prefix="item")
+    if request.method == "POST" and not item_form.is_valid():
+        audit_rejected(request, "aid.item.save", item_form, municipality)
     if request.method == "POST" and item_form.is_valid():
         try:
             _services().save_item(actor=user, municipality=municipality, **item_form.cleaned_data)
@@ -412,8 +428,10 @@ def templates(request):
     """Package templates ("despensas") with their energy per person and day against Sphere's 2,100 kcal."""
     from redes.aid.models import PackageTemplate
 
-    municipality, choices = chosen_municipality(request, "aid.template.create")
+    municipality, choices = chosen_municipality(request, "aid.template.save")
     form = PackageTemplateForm(request.POST or None, items=items_of(municipality))
+    if request.method == "POST" and not form.is_valid():
+        audit_rejected(request, "aid.template.save", form, municipality)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         lines = data.pop("lines")

@@ -14,9 +14,10 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
+from redes.audit.models import AuditEvent
 from redes.core import clock
 from redes.needs import services
-from redes.needs.models import Need, NeedCategory, Office
+from redes.needs.models import DeadlinePolicy, Need, NeedCategory, Office, RoutingRule, WorkingGroup
 from redes.registry import services as registry_services
 
 from .base import RedesTestCase
@@ -360,3 +361,156 @@ class FieldIntakeTests(NeedsWorld):
         self.assertNotContains(page, SECRET)
         self.assertEqual(self.client_for(self.w.sector1).get(detail(need)).status_code, 404)
         self.assertContains(self.client_for(self.w.caseworker).get(detail(need)), SECRET)
+
+
+@override_settings(LANGUAGE_CODE="en")
+class SettingsPageTests(NeedsWorld):
+    url = "/needs/settings/"
+
+    def test_access(self):
+        for user, status in (
+            (self.w.coord, 200),
+            (self.w.other_coord, 200),
+            (self.w.sector1, 403),
+            (self.w.block1, 403),
+            (self.w.operator, 403),
+            (self.w.caseworker, 403),
+            (self.w.volunteer, 403),
+            (self.w.observer, 403),
+            (self.w.nobody, 403),
+        ):
+            self.assertEqual(self.client_for(user).get(self.url).status_code, status, user.username)
+        # The other coordinator gets their own municipality, never Escobedo's.
+        response = self.client_for(self.w.other_coord).get(self.url, {"m": self.w.esc.code})
+        self.assertContains(response, "Acapulco")
+        self.assertNotContains(response, "DIF Escobedo")
+
+    def test_a_coordinator_sets_up_categories_offices_groups_rules_and_deadlines(self):
+        client = self.client_for(self.w.coord)
+        response = client.get(self.url)
+        self.assertContains(response, "Food")
+        self.assertContains(response, "DIF Escobedo")
+        response = client.post(
+            self.url,
+            {
+                "section": "category",
+                "category-code": "agua",
+                "category-name": "Agua potable",
+                "category-parent": "alimentacion",
+                "category-active": "on",
+                "category-order": "3",
+            },
+        )
+        self.assertEqual(response.status_code, 302)
+        water = cat(self.w.esc, "agua")
+        self.assertEqual((water.name, water.parent, water.active), ("Agua potable", self.food, True))
+        response = client.post(
+            self.url,
+            {
+                "section": "office",
+                "office-name": "Línea Mujer",
+                "office-kind": "hotline",
+                "office-phone": "800 290 0024",
+                "office-categories": ["violencia"],
+                "office-active": "on",
+            },
+        )
+        self.assertEqual(response.status_code, 302)
+        line = Office.objects.get(name="Línea Mujer")
+        self.assertEqual(list(line.categories.values_list("code", flat=True)), ["violencia"])
+        response = client.post(
+            self.url,
+            {
+                "section": "group",
+                "group-name": "Despensas S1",
+                "group-node": "S01",
+                "group-theme": "alimentacion",
+                "group-members": [str(self.w.volunteer.uuid)],
+                "group-active": "on",
+            },
+        )
+        self.assertEqual(response.status_code, 302)
+        group = WorkingGroup.objects.get(name="Despensas S1")
+        self.assertEqual((group.node, list(group.members.all())), (self.w.s1, [self.w.volunteer]))
+        response = client.post(
+            self.url,
+            {
+                "section": "rule",
+                "rule-category": "agua",
+                "rule-node": "S01",
+                "rule-target": "group",
+                "rule-group": str(group.uuid),
+                "rule-order": "0",
+            },
+        )
+        self.assertEqual(response.status_code, 302)
+        rule = RoutingRule.objects.get(municipality=self.w.esc)
+        self.assertEqual((rule.category, rule.node, rule.group), (water, self.w.s1, group))
+        response = client.post(
+            self.url,
+            {
+                "section": "deadline",
+                "deadline-urgency": "critical",
+                "deadline-ack_hours": "0.5",
+                "deadline-resolve_hours": "12",
+            },
+        )
+        self.assertEqual(response.status_code, 302)
+        policy = DeadlinePolicy.objects.get(municipality=self.w.esc, category=None, urgency="critical")
+        self.assertEqual((policy.ack_minutes, policy.resolve_minutes), (30, 720))
+        # Edit an office, remove the rule.
+        response = client.post(
+            self.url,
+            {
+                "section": "office",
+                "instance": str(line.uuid),
+                f"office-{line.uuid}-name": "Línea Mujer 24 h",
+                f"office-{line.uuid}-kind": "hotline",
+            },
+        )
+        self.assertEqual(response.status_code, 302)
+        line.refresh_from_db()
+        self.assertEqual((line.name, line.active), ("Línea Mujer 24 h", False))
+        client.post(self.url, {"section": "rule-delete", "instance": str(rule.uuid)})
+        self.assertFalse(RoutingRule.objects.filter(pk=rule.pk).exists())
+
+    def test_bad_input_is_a_form_error_and_changes_nothing(self):
+        client = self.client_for(self.w.coord)
+        before = (NeedCategory.objects.count(), WorkingGroup.objects.count(), DeadlinePolicy.objects.count())
+        for data in (
+            {"section": "category", "category-code": "alimentacion", "category-order": "0"},
+            {"section": "category", "category-code": "x", "category-parent": "nope", "category-order": "0"},
+            {"section": "group", "group-name": "G", "group-node": "A1"},
+            {"section": "group", "group-name": "G", "group-members": [str(self.w.other_coord.uuid)]},
+            {"section": "rule", "rule-category": "salud", "rule-target": "office"},
+            {
+                "section": "deadline",
+                "deadline-urgency": "critical",
+                "deadline-ack_hours": "5",
+                "deadline-resolve_hours": "1",
+            },
+        ):
+            response = client.post(self.url, data)
+            self.assertEqual(response.status_code, 200, data)
+            self.assertContains(response, 'class="errorlist', msg_prefix=str(data))
+        after = (NeedCategory.objects.count(), WorkingGroup.objects.count(), DeadlinePolicy.objects.count())
+        self.assertEqual(after, before)
+        self.assertEqual(client.post(self.url, {"section": "bogus"}).status_code, 404)
+        self.assertEqual(client.post(self.url, {"section": "office", "instance": "forged"}).status_code, 404)
+        other = services.save_office(self.w.aca, actor=self.w.other_coord, name="DIF Acapulco")
+        response = client.post(
+            self.url, {"section": "office", "instance": str(other.uuid), f"office-{other.uuid}-name": "X"}
+        )
+        self.assertEqual(response.status_code, 404)
+        other.refresh_from_db()
+        self.assertEqual(other.name, "DIF Acapulco")
+
+    def test_refused_writes_are_audited(self):
+        before = AuditEvent.objects.count()
+        response = self.client_for(self.w.sector1).post(
+            self.url,
+            {"section": "category", "category-code": "x", "category-name": "X", "category-order": "0"},
+        )
+        self.assertEqual(response.status_code, 403)
+        self.assertFalse(NeedCategory.objects.filter(code="x").exists())
+        self.assertEqual(AuditEvent.objects.count(), before + 1)

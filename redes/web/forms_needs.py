@@ -367,3 +367,148 @@ class QueueFilterForm(forms.Form):
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
         return {key: data.get(key) for key in self.fields if key not in self.errors and data.get(key)}
+
+
+# --------------------------------------------------------------------------------------------- settings
+
+
+class _NodeCodeField(forms.CharField):
+    """A unit of the municipality by its code (empty: the whole municipality)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 40)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", forms.TextInput(attrs={**_TEXT, "list": "unit-codes"}))
+        super().__init__(**kwargs)
+
+
+class _SettingsForm(forms.Form):
+    def __init__(self, *args, municipality, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.municipality = municipality
+
+    def _node(self, field: str):
+        from redes.territories.models import Node
+
+        code = (self.cleaned_data.get(field) or "").strip()
+        if not code:
+            return None
+        node = Node.objects.filter(municipality=self.municipality, code__iexact=code).first()
+        if node is None:
+            raise ValidationError(_("No unit of this municipality has that code."))
+        return node
+
+
+class CategoryForm(_SettingsForm):
+    code = forms.SlugField(label=_("Code"), max_length=40, help_text=_("Letters, digits and dashes."))
+    name = forms.CharField(
+        label=_("Name"), max_length=120, required=False, help_text=_("Empty: the built-in name.")
+    )
+    parent = forms.ModelChoiceField(
+        label=_("Inside"), queryset=NeedCategory.objects.none(), required=False, to_field_name="code"
+    )
+    sensitive = forms.BooleanField(label=_("Sensitive (only case officers see these needs)"), required=False)
+    active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+    order = forms.IntegerField(label=_("Order"), min_value=0, max_value=999, initial=0)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["parent"].queryset = NeedCategory.objects.filter(municipality=self.municipality)
+        self.fields["parent"].label_from_instance = lambda c: c.label
+
+
+class OfficeForm(_SettingsForm):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    kind = forms.ChoiceField(label=_("Kind"), choices=Office.Kind.choices)
+    phone = forms.CharField(
+        label=_("Phone"), max_length=40, required=False, widget=forms.TextInput(attrs=_TEL)
+    )
+    hours = forms.CharField(label=_("Opening hours"), max_length=200, required=False)
+    categories = forms.ModelMultipleChoiceField(
+        label=_("Categories it attends"),
+        queryset=NeedCategory.objects.none(),
+        required=False,
+        to_field_name="code",
+        widget=forms.CheckboxSelectMultiple,
+    )
+    active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["categories"].queryset = NeedCategory.objects.filter(municipality=self.municipality)
+        self.fields["categories"].label_from_instance = lambda c: c.label
+
+
+class WorkingGroupForm(_SettingsForm):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    node = _NodeCodeField(label=_("Area (unit code)"), help_text=_("Empty: the whole municipality."))
+    theme = forms.ModelChoiceField(
+        label=_("Theme"), queryset=NeedCategory.objects.none(), required=False, to_field_name="code"
+    )
+    members = forms.ModelMultipleChoiceField(
+        label=_("Members"), queryset=None, required=False, to_field_name="uuid"
+    )
+    active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    def __init__(self, *args, people, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["theme"].queryset = NeedCategory.objects.filter(municipality=self.municipality)
+        self.fields["theme"].label_from_instance = lambda c: c.label
+        self.fields["members"].queryset = people
+        self.fields["members"].label_from_instance = lambda u: u.display_name
+
+    def clean_node(self):
+        return self._node("node")
+
+
+class RoutingRuleForm(_SettingsForm):
+    category = forms.ModelChoiceField(
+        label=_("Category"), queryset=NeedCategory.objects.none(), to_field_name="code"
+    )
+    node = _NodeCodeField(label=_("Under (unit code)"), help_text=_("Empty: the whole municipality."))
+    target = forms.ChoiceField(label=_("Send to"), choices=())
+    user = forms.ModelChoiceField(label=_("Person"), queryset=None, required=False, to_field_name="uuid")
+    group = forms.ModelChoiceField(
+        label=_("Working group"), queryset=None, required=False, to_field_name="uuid"
+    )
+    office = forms.ModelChoiceField(label=_("Office"), queryset=None, required=False, to_field_name="uuid")
+    order = forms.IntegerField(label=_("Order"), min_value=0, max_value=999, initial=0)
+
+    def __init__(self, *args, people, groups, offices, targets, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category"].queryset = NeedCategory.objects.filter(municipality=self.municipality)
+        self.fields["category"].label_from_instance = lambda c: c.label
+        self.fields["target"].choices = targets
+        self.fields["user"].queryset = people
+        self.fields["user"].label_from_instance = lambda u: u.display_name
+        self.fields["group"].queryset = groups
+        self.fields["office"].queryset = offices
+
+    def clean_node(self):
+        return self._node("node")
+
+
+class DeadlineForm(_SettingsForm):
+    category = forms.ModelChoiceField(
+        label=_("Category"),
+        queryset=NeedCategory.objects.none(),
+        required=False,
+        to_field_name="code",
+        empty_label=_("Every category"),
+    )
+    urgency = forms.ChoiceField(label=_("Urgency"), choices=Urgency.choices)
+    ack_hours = forms.DecimalField(
+        label=_("Hours to acknowledge"), min_value=0.05, max_value=8760, decimal_places=2
+    )
+    resolve_hours = forms.DecimalField(
+        label=_("Hours to resolve"), min_value=0.05, max_value=8760, decimal_places=2
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category"].queryset = NeedCategory.objects.filter(municipality=self.municipality)
+        self.fields["category"].label_from_instance = lambda c: c.label
+
+    def minutes(self) -> tuple[int, int]:
+        data = self.cleaned_data
+        return round(data["ack_hours"] * 60), round(data["resolve_hours"] * 60)

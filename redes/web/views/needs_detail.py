@@ -363,9 +363,9 @@ def needs_action(request, uuid, action):
     except ValidationError as exc:
         need.refresh_from_db()
         context = _detail_context(request, need, bound={action: request.POST} if form is not None else None)
-        if form is not None:
+        if form is not None and context["allowed"].get(action):
             add_service_errors(context["forms"][action], exc)
-        else:
+        else:  # no form of this action on the page any more (e.g. resolving a cancelled need)
             for text in exc.messages:
                 messages.error(request, text)
         context["open_action"] = action

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from redes.accounts import scoping
 from redes.accounts.roles import Perm
+from redes.audit.services import record_denied
 from redes.core.phones import normalize_phone
 from redes.needs import services
 from redes.needs.models import NeedChannel
@@ -166,8 +167,15 @@ def needs_hotline(request):
     """A hotline operator takes a call: look the caller up by phone, pick or create the household, register."""
     user = request.user
     municipality = pick_municipality(request, Perm.REPORT_NEEDS)
-    require_or_refuse(request, Perm.REPORT_NEEDS, municipality.node, "needs.need.create")
-    if not scoping.can(user, Perm.EDIT_REGISTRY, municipality.node):
+    # The hotline works for the whole municipality: operators, coordinators and case officers.
+    if not (
+        scoping.can(user, Perm.REPORT_NEEDS, municipality.node)
+        and scoping.can(user, Perm.EDIT_REGISTRY, municipality.node)
+    ):
+        if request.method == "POST":
+            record_denied(
+                "needs.need.create", actor=user, obj=municipality.node, reason="hotline not allowed"
+            )
         raise PermissionDenied
     raw_phone = request.GET.get("phone") or ""
     number, found, lookup_error = _lookup(user, municipality, raw_phone)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -184,8 +185,52 @@ def _category_label(code: str, name: str) -> str:
     return NeedCategory(code=code, name=name).label
 
 
-def _map_municipality(request) -> Municipality:
-    return pick_municipality(request, Perm.VIEW_AGGREGATES)
+def _map_area(request) -> tuple[Municipality, Node]:
+    """The municipality shown and the node counted: the whole municipality when the user sees its aggregates,
+    else the user's own area in it (a liaison's sector or block)."""
+    user = request.user
+    municipality = pick_municipality(request, Perm.VIEW_AGGREGATES)
+    node = municipality.node
+    if not scoping.can(user, Perm.VIEW_AGGREGATES, node):
+        tops = [
+            n for n in scoping.top_nodes(user, Perm.VIEW_AGGREGATES) if n.municipality_id == municipality.pk
+        ]
+        if not tops:
+            raise PermissionDenied
+        node = tops[0]
+    return municipality, node
+
+
+def _area_geojson(user, node: Node) -> dict:
+    """Open needs per block under ``node`` (a liaison's area), in the shape of ``queries.open_needs_map``;
+    no personal data, sensitive needs left out (their place would point at a person)."""
+    now = clock.now()
+    base = Need.objects.filter(node__in=Node.objects.subtree(node), sensitive=False, status__in=OPEN_STATUSES)
+    rows = {
+        r["node_id"]: r
+        for r in base.values("node_id").annotate(
+            open=Count("id"),
+            overdue=Count("id", filter=Q(due_at__lte=now)),
+            critical=Count("id", filter=Q(urgency="critical")),
+            escalated=Count("id", filter=Q(escalation_level__gt=0)),
+        )
+    }
+    features = []
+    for n in Node.objects.filter(pk__in=list(rows)).only(
+        "uuid", "code", "name", "geometry", "centroid_lat", "centroid_lon"
+    ):
+        if n.geometry:
+            geometry = n.geometry
+        elif n.centroid_lat is not None:
+            geometry = {"type": "Point", "coordinates": [n.centroid_lon, n.centroid_lat]}
+        else:
+            continue
+        r = rows[n.pk]
+        properties = {"node": str(n.uuid), "code": n.code, "name": n.name}
+        properties.update({k: r[k] for k in ("open", "overdue", "critical", "escalated")})
+        features.append({"type": "Feature", "geometry": geometry, "properties": properties})
+    features.sort(key=lambda f: f["properties"]["code"])
+    return {"type": "FeatureCollection", "features": features, "properties": {"node": str(node.uuid)}}
 
 
 @login_required
@@ -195,24 +240,25 @@ def needs_map(request):
     user = request.user
     if not scoping.can(user, Perm.VIEW_AGGREGATES):
         raise PermissionDenied
-    municipality = _map_municipality(request)
-    observer = scoping.only_aggregates(user, municipality.node)
-    totals = queries.counts(user, municipality.node)
+    municipality, node = _map_area(request)
+    observer = scoping.only_aggregates(user, node)
+    totals = queries.counts(user, node)
     labels = dict(NeedCategory.objects.filter(municipality=municipality).values_list("code", "name"))
     by_category = sorted(
         ((_category_label(code, labels.get(code, "")), n) for code, n in totals.by_category.items()),
         key=lambda item: -(item[1] or 0),
     )
-    done = [totals.by_status.get(s) for s in ("resolved", "closed")]
+    done = [totals.by_status.get(s, 0) for s in ("resolved", "closed")]
     context = {
         "municipality": municipality,
+        "area": node,
         "municipalities": list(
             scoping.municipalities(user, Perm.VIEW_AGGREGATES).order_by("name").only("code", "name")[:200]
         ),
         "counts": totals,
         "by_category": by_category,
-        "escalated": sum(e["count"] or 0 for e in totals.escalations) if not observer else None,
-        "done": None if any(v is None for v in done) else sum(v or 0 for v in done),
+        "escalated": None if observer else sum(e["count"] or 0 for e in totals.escalations),
+        "done": None if any(v is None for v in done) else sum(done),
         "observer": observer,
     }
     return render(request, "web/needs/map.html", context)
@@ -224,8 +270,12 @@ def needs_map_data(request):
     user = request.user
     if not scoping.can(user, Perm.VIEW_AGGREGATES):
         raise PermissionDenied
-    municipality = _map_municipality(request)
-    response = JsonResponse(queries.open_needs_map(user, municipality))
+    municipality, node = _map_area(request)
+    if node.pk == municipality.node_id:
+        data = queries.open_needs_map(user, municipality)
+    else:
+        data = _area_geojson(user, node)
+    response = JsonResponse(data)
     response["Content-Type"] = "application/geo+json"
     return response
 

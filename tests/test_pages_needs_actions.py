@@ -283,5 +283,4 @@ class ActionTests(NeedsWorld):
         self.assertContains(
             self.client_for(self.w.caseworker).get(detail(self.secret)), "Contactada, a salvo"
         )
-        )
         self.assertIn(SECRET, self.client_for(self.w.caseworker).get(detail(self.secret)).content.decode())

@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from redes.aid import services
+from redes.aid import codes, services
 from redes.aid.models import (
     Entitlement,
     StockBalance,
@@ -328,6 +328,7 @@ class PublicPagesTests(AidPagesBase):
             self.assertNotIn(text, content)
         for e in Entitlement.objects.filter(campaign=self.a.campaign):
             self.assertNotIn(e.code, content)
+            self.assertNotIn(codes.display(e.code), content)
 
     def test_a_draft_campaign_has_no_public_report(self):
         draft = services.create_campaign(

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.urls import reverse
 
-from redes.aid import services
+from redes.aid import codes, services
 from redes.aid.models import (
     Campaign,
     Donation,
@@ -523,7 +523,7 @@ class CampaignFormTests(AidFormsBase):
         selected = Entitlement.objects.filter(campaign=self.a.campaign, status="selected")
         self.assertTrue(selected.exists())
         for e in selected:
-            self.assertIn(e.code, content)
+            self.assertIn(codes.display(e.code), content)
         self.assertEqual(content.count('class="aid-card"'), selected.count())
         self.assertIn("<svg", content)
         for text in ("Rosa Privada", "Pedro Privado", "Calle Secreta"):

@@ -167,12 +167,7 @@ def _manager_context(request) -> dict:
 
     user = request.user
     municipality, choices = chosen_municipality(request)
-    balances = (
-        queries.balances(user)
-        .filter(site__municipality=municipality, quantity__gt=0)
-        .select_related("site", "item")
-        .order_by("site__name", "item__name")
-    )
+    balances = queries.balances(user, nonzero=True).filter(site__municipality=municipality)
     by_site: dict = {}
     for balance in balances:
         by_site.setdefault(balance.site, []).append(balance)

@@ -267,9 +267,13 @@ def timeline_rows(need: Need, user, *, show_names: bool) -> list[dict]:
 
 
 def _where(node) -> str:
-    if node.kind == "unit":
-        return f"{node.level_name} {node.name}"
-    return node.name
+    """ "Sector 3" for a unit named "3" of level Sector; just the name when it already says its level."""
+    if node.kind != "unit":
+        return node.name
+    level = node.level_name
+    if node.name.casefold().startswith(level.casefold()):
+        return node.name
+    return f"{level} {node.name}"
 
 
 def event_text(event: NeedEvent, liaisons: dict[int, str], names: dict[str, str]) -> str:

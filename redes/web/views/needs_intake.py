@@ -218,6 +218,7 @@ def needs_hotline(request):
 # ----------------------------------------------------------------------------------------------- public
 
 _REF = re.compile(r"^[0-9A-F]{8}$")
+_REF_KEY = "redes_needs_report_ref"
 
 
 def _client_ip(request) -> str:
@@ -257,17 +258,18 @@ def needs_report(request):
     units = Node.objects.filter(municipality=municipality, kind=NodeKind.UNIT)
     form = PublicReportForm(request.POST or None, municipality=municipality, units=units)
     status = 200
-    if request.method == "POST":
+    if request.method == "POST" and form.is_valid():
+        # Only complete reports count against the address's allowance (a typo does not use it up).
         if _rate_limited(request):
             messages.error(
                 request,
                 _("Too many reports from this connection. Please try again in an hour, or call the hotline."),
             )
             status = 429
-        elif form.is_valid():
+        elif form.cleaned_data.get("website"):  # a bot filled the invisible field: store nothing
+            return redirect("needs-report-thanks")
+        else:
             data = form.cleaned_data
-            if data.get("website"):  # a bot filled the invisible field: accept silently, store nothing
-                return redirect("needs-report-thanks")
             try:
                 need = services.register_need(
                     actor=None,
@@ -285,7 +287,9 @@ def needs_report(request):
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
-                return redirect(f"{reverse('needs-report-thanks')}?ref={reference_of(need)}")
+                # The reference travels in the session, so that nothing typed or derived shows in a URL.
+                request.session[_REF_KEY] = reference_of(need)
+                return redirect("needs-report-thanks")
     block_codes = list(
         units.filter(depth__lte=municipality.node.depth + 2)
         .order_by("code")
@@ -303,5 +307,5 @@ def needs_report(request):
 
 @require_GET
 def needs_report_thanks(request):
-    ref = (request.GET.get("ref") or "").strip().upper()
+    ref = request.session.pop(_REF_KEY, "")
     return render(request, "web/needs/report_thanks.html", {"ref": ref if _REF.match(ref) else ""})

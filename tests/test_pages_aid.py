@@ -294,6 +294,32 @@ class AccessMatrixTests(AidPagesBase):
             del response
 
 
+class CampaignMapTests(AidPagesBase):
+    def test_the_coverage_map_gives_each_block_with_a_shape_its_coverage(self):
+        from redes.territories.services import update_node
+
+        square = {
+            "type": "Polygon",
+            "coordinates": [[[-100.33, 25.79], [-100.32, 25.79], [-100.32, 25.8], [-100.33, 25.79]]],
+        }
+        update_node(self.w.b11, geometry=square)
+        url = reverse("aid-campaign-map", args=[self.a.campaign.uuid])
+        data = self.client_for(self.w.coord).get(url).json()
+        self.assertEqual([f["properties"]["code"] for f in data["features"]], ["S01-M001"])
+        chosen = self.selected(node=self.w.b11).count()
+        eligible = (
+            Entitlement.objects.filter(campaign=self.a.campaign, node=self.w.b11)
+            .exclude(status="held")
+            .count()
+        )
+        self.assertEqual(data["features"][0]["properties"]["coverage"], round(100 * chosen / eligible))
+        page = self.client_for(self.w.coord).get(reverse("aid-campaign", args=[self.a.campaign.uuid]))
+        self.assertContains(page, f'data-geojson="{url}"')
+        self.assert_login_redirect(self.client_for(None).get(url))
+        self.assertEqual(self.client_for(self.w.volunteer).get(url).status_code, 403)
+        self.assertEqual(self.client_for(self.w.other_coord).get(url).status_code, 404)
+
+
 # ------------------------------------------------------------------------------------------- public pages
 
 

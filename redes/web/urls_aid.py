@@ -22,6 +22,7 @@ urlpatterns = [
     path("packages/", aid_stock.templates, name="aid-templates"),
     path("campaigns/", aid_campaigns.campaigns, name="aid-campaigns"),
     path("campaigns/<uuid:uuid>/", aid_campaigns.campaign_detail, name="aid-campaign"),
+    path("campaigns/<uuid:uuid>/map.geojson", aid_campaigns.campaign_map, name="aid-campaign-map"),
     path("campaigns/<uuid:uuid>/print/", aid_campaigns.campaign_print, name="aid-campaign-print"),
     path("campaigns/<uuid:uuid>/<str:action>/", aid_campaigns.campaign_action, name="aid-campaign-action"),
     path("deliver/", aid_campaigns.deliver, name="aid-deliver"),

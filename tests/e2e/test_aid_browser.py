@@ -81,6 +81,8 @@ class AidDoneWhenTests(BrowserTestCase):
         self.assertEqual(campaign.status, "allocated")
         chosen = Entitlement.objects.filter(campaign=campaign, status="selected")
         self.assertGreater(chosen.count(), 0)
+        coord.locator("#map.map-ready").wait_for()  # the coverage map of the three blocks
+        self.assertEqual(coord.locator("#map").get_attribute("data-features"), "3")
         self.assertTrue(coord.get_by_text("Households and why").is_visible())
 
         # 3. The printable entitlements: one card per chosen household, with its QR.

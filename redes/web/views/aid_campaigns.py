@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -237,6 +237,8 @@ def _campaign_context(request, campaign, edit_form=None) -> dict:
         "status_choices": status_choices,
         "edit_form": edit_form,
         "public_url": reverse("aid-public-report", args=[campaign.uuid]),
+        "has_shapes": any(row["node"].geometry for row in blocks),
+        "map_url": reverse("aid-campaign-map", args=[campaign.uuid]),
     }
 
 
@@ -249,6 +251,28 @@ def campaign_detail(request, uuid):
     if is_htmx(request) and request.GET.get("part") == "households":
         return render(request, "web/aid/_entitlements.html", context)
     return render(request, "web/aid/campaign.html", context)
+
+
+@login_required
+@require_GET
+def campaign_map(request, uuid):
+    """GeoJSON of the campaign's blocks coloured by coverage (share of eligible households chosen). Drawn by the
+    territory pages' map script; no personal data."""
+    require_perm(request, Perm.MANAGE_AID)
+    campaign = _campaign_or_404(request, uuid)
+    features = []
+    if campaign.status != "draft":
+        for row in _progress(campaign)["blocks"]:
+            node = row["node"]
+            if not node.geometry:
+                continue
+            properties = {"code": node.code, "name": node.name}
+            if row["coverage"] is not None:
+                properties["coverage"] = row["coverage"]
+            features.append({"type": "Feature", "geometry": node.geometry, "properties": properties})
+    response = JsonResponse({"type": "FeatureCollection", "features": features})
+    response["Content-Type"] = "application/geo+json"
+    return response
 
 
 @login_required

@@ -24,13 +24,13 @@ _LATE = {
 
 
 def _span(delta: dt.timedelta) -> tuple[int, str]:
-    minutes = max(1, int(abs(delta.total_seconds()) // 60))
+    minutes = max(1, round(abs(delta.total_seconds()) / 60))
     if minutes < 60:
         return minutes, "min"
-    hours = minutes // 60
+    hours = round(minutes / 60)
     if hours < 48:
         return hours, "h"
-    return hours // 24, "d"
+    return round(hours / 24), "d"
 
 
 def next_deadline(need) -> dt.datetime | None:

@@ -284,6 +284,8 @@ def event_text(event: NeedEvent, liaisons: dict[int, str], names: dict[str, str]
     if kind == K.ESCALATED and node is not None:
         where = _where(node)
         name = liaisons.get(node.pk)
+        if node.kind == "municipality":
+            return _("Escalated to the municipal coordination (%(where)s)") % {"where": where}
         if name:
             return _("Escalated to %(where)s (liaison: %(name)s)") % {"where": where, "name": name}
         return _("Escalated to %(where)s") % {"where": where}

@@ -119,7 +119,7 @@ class HotlineForm(_NeedFields):
         help_text=_("10 digits. Kept to call back."),
     )
     household = forms.CharField(required=False, widget=forms.HiddenInput)
-    new_household = forms.BooleanField(label=_("Register a new household"), required=False)
+    new_household = forms.BooleanField(label=_("Yes, register this new household"), required=False)
     block = forms.ModelChoiceField(
         label=_("Block"),
         queryset=None,

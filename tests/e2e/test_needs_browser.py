@@ -175,3 +175,36 @@ class NeedsOnAPhoneTests(BrowserTestCase):
         liaison.goto(f"{url}/needs/")
         self.assertNotIn(str(report.uuid), liaison.content())
         self.assertNotIn(SECRET, liaison.content())
+
+    def test_every_needs_page_fits_a_phone(self):
+        w = self.w
+        url = self.live_server_url
+        need = services.register_need(
+            actor=w.block1,
+            municipality=w.esc,
+            category="alimentacion",
+            description="Despensa",
+            household=self.household,
+        )
+        services.save_office(w.esc, actor=w.coord, name="Instituto Municipal de las Mujeres", kind="hotline")
+        pages = {
+            "block1": ["/needs/new/", f"/needs/new/?household={self.household.uuid}", "/needs/map/"],
+            "operator": ["/needs/hotline/?phone=8112345678"],
+            "coord": ["/needs/", f"/needs/{need.uuid}/", "/needs/settings/", "/needs/notifications/"],
+            "observer": ["/needs/"],
+        }
+        for username, paths in pages.items():
+            page = self.phone(username)
+            for path in paths:
+                response = page.goto(f"{url}{path}")
+                self.assertEqual(response.status, 200, path)
+                for details in page.locator("details.tool").all():
+                    details.evaluate("el => el.open = true")
+                self.assert_no_sideways_scroll(page)
+                name = path.strip("/").split("?")[0].replace("/", "-") or "home"
+                self.shot(page, f"needs-check-{username}-{name}.png")
+        public = self.new_page(PHONE, is_mobile=True, has_touch=True)
+        public.goto(f"{url}/needs/report/?m={w.esc.code}")
+        public.locator("#report-map.leaflet-container").wait_for()
+        self.assert_no_sideways_scroll(public)
+        self.shot(public, "needs-check-public-report.png")

@@ -186,3 +186,25 @@ class AidDoneWhenTests(BrowserTestCase):
                 if self.folder:
                     name = "aid-phone" + path.strip("/").replace("/", "-")[3:40] + ".png"
                     self.shot(page, name)
+
+    def test_a_coordinator_places_a_new_site_on_the_map(self):
+        from redes.aid.models import Site
+
+        page = self.new_page()
+        self.sign_in(page, "coord")
+        page.wait_for_url(f"{self.live_server_url}/")
+        page.goto(f"{self.live_server_url}/aid/sites/")
+        page.select_option("#id_kind", "collection")
+        page.fill("#id_name", "Acopio Plaza")
+        page.select_option("#id_node", label="S02 · Sector 2")
+        point_map = page.locator("#new-site .aid-point-map.map-ready")
+        point_map.wait_for()
+        point_map.click(position={"x": 120, "y": 100})
+        page.wait_for_function("document.getElementById('id_lat').value !== ''")
+        lat, lon = float(page.input_value("#id_lat")), float(page.input_value("#id_lon"))
+        page.click("#save-site")
+        page.wait_for_url("**/aid/sites/*/")
+        site = Site.objects.get(name="Acopio Plaza")
+        self.assertAlmostEqual(site.lat, lat, places=5)
+        self.assertAlmostEqual(site.lon, lon, places=5)
+        page.locator(".aid-point-map.map-ready .leaflet-marker-icon").first.wait_for()

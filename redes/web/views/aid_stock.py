@@ -67,6 +67,29 @@ def _municipality_nodes(municipality):
     )
 
 
+def _map_center(municipality) -> list[float] | None:
+    """Where a site's map opens when it has no point yet: another site, else a unit's centroid."""
+    from redes.aid.models import Site
+
+    point = (
+        Site.objects.filter(municipality=municipality, lat__isnull=False)
+        .order_by("pk")
+        .values_list("lat", "lon")
+        .first()
+    )
+    if point:
+        return list(point)
+    node = (
+        Node.objects.filter(
+            **{f"a{municipality.node.depth}": municipality.node_id}, centroid_lat__isnull=False
+        )
+        .order_by("depth", "pk")
+        .values_list("centroid_lat", "centroid_lon")
+        .first()
+    )
+    return list(node) if node else None
+
+
 # -------------------------------------------------------------------------------------------------- donors
 
 
@@ -264,6 +287,7 @@ def sites(request):
         "page": page,
         "sites": list(page.object_list),
         "form": form,
+        "map_center": _map_center(municipality),
     }
     return render(request, "web/aid/sites.html", context, status=400 if form.errors else 200)
 
@@ -297,6 +321,7 @@ def _site_context(request, site, **forms) -> dict:
         or SiteForm(prefix="edit", nodes=_municipality_nodes(site.municipality), initial=initial),
         "open_tool": next(iter(forms), ""),
         "has_donors": donors_qs.exists(),
+        "map_center": _map_center(site.municipality),
         "has_others": others.exists(),
     }
 

@@ -320,6 +320,31 @@ class CampaignMapTests(AidPagesBase):
         self.assertEqual(self.client_for(self.w.other_coord).get(url).status_code, 404)
 
 
+class LargeCampaignTests(AidPagesBase):
+    """With many blocks the campaign page lists the lowest coverage first and block filters become typed codes."""
+
+    def test_many_blocks_show_the_lowest_coverage_and_typed_block_filters(self):
+        from unittest import mock
+
+        url = reverse("aid-campaign", args=[self.a.campaign.uuid])
+        with (
+            mock.patch("redes.web.views.aid_campaigns.BLOCK_BARS", 1),
+            mock.patch("redes.web.views.aid_campaigns.BLOCK_CHOICES", 1),
+        ):
+            response = self.client_for(self.w.coord).get(url)
+            lowest = min(response.context["blocks"], key=lambda r: r["coverage"])
+            self.assertEqual(
+                [r["node"].code for r in response.context["shown_blocks"]], [lowest["node"].code]
+            )
+            self.assertContains(response, "The 1 blocks with the lowest coverage, of 3.")
+            self.assertContains(response, 'name="block" value=""')  # a typed block code, not a list
+            deliver = self.client_for(self.w.coord).get(reverse("aid-deliver"))
+            self.assertTrue(deliver.context["many_blocks"])
+            self.assertContains(deliver, 'id="pick-block" name="block"')
+        filtered = self.client_for(self.w.coord).get(reverse("aid-deliver"), {"block": "S01-M002"})
+        self.assertEqual({e.node.code for e in filtered.context["rows"]}, {"S01-M002"})
+
+
 # ------------------------------------------------------------------------------------------- public pages
 
 

@@ -16,6 +16,7 @@ from django.db.models import Count, Q
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -41,6 +42,10 @@ from .aid import (
 from .common import PAGE_SIZE, add_service_errors, is_htmx
 
 PRINT_PAGE = 120
+#: Above this many blocks the campaign page shows the blocks with the lowest coverage only.
+BLOCK_BARS = 60
+#: Above this many blocks the block filters are typed codes instead of a list.
+BLOCK_CHOICES = 200
 DELIVER_LIST = 30
 
 #: Why a household was or was not chosen, for people (codes of ``aid.allocation`` and ``aid.campaigns``).
@@ -166,6 +171,14 @@ def _progress(campaign) -> dict:
     return progress
 
 
+def _lowest_first(blocks: list[dict]) -> list[dict]:
+    """The blocks with the lowest coverage (the ones a coordinator needs to look at), at most ``BLOCK_BARS``."""
+    ranked = sorted(
+        blocks, key=lambda r: (r["coverage"] if r["coverage"] is not None else -1, r["node"].code)
+    )
+    return ranked[:BLOCK_BARS]
+
+
 def _campaign_context(request, campaign, edit_form=None) -> dict:
     from redes.aid.models import CampaignZone, Entitlement
 
@@ -226,6 +239,8 @@ def _campaign_context(request, campaign, edit_form=None) -> dict:
         "campaign": campaign,
         "zones": zones,
         "blocks": blocks,
+        "shown_blocks": _lowest_first(blocks) if len(blocks) > BLOCK_BARS else blocks,
+        "block_codes": [row["node"].code for row in blocks] if len(blocks) <= BLOCK_CHOICES else [],
         "sectors": progress["sectors"] if progress else [],
         "page": page,
         "entitlements": entitlements,
@@ -365,7 +380,14 @@ def campaign_print(request, uuid):
         .distinct()
         .order_by("node__code")
     )
-    context = {"campaign": campaign, "cards": cards, "page": page, "block": block, "blocks": list(blocks)}
+    blocks = list(blocks[: BLOCK_CHOICES + 1])
+    context = {
+        "campaign": campaign,
+        "cards": cards,
+        "page": page,
+        "block": block,
+        "blocks": blocks if len(blocks) <= BLOCK_CHOICES else [],
+    }
     return render(request, "web/aid/campaign_print.html", context)
 
 
@@ -443,10 +465,10 @@ def deliver(request):
                 _("Delivered: %(code)s, block %(block)s.")
                 % {"code": codes.display(delivered.code), "block": delivered.node.code},
             )
-            return redirect(
-                reverse("aid-deliver")
-                + (f"?block={request.GET['block']}" if request.GET.get("block") else "")
-            )
+            back = reverse("aid-deliver")
+            if request.GET.get("block"):
+                back += "?" + urlencode({"block": request.GET["block"]})
+            return redirect(back)
     block = (request.GET.get("block") or "").strip()
     pending = _pending(user, block)
     pending_count = pending.count()
@@ -455,14 +477,18 @@ def deliver(request):
     if show_personal and rows:
         _attach_addresses(user, rows)
     blocks = list(
-        _pending(user).values("node__code", "node__name").annotate(n=Count("pk")).order_by("node__code")
+        _pending(user)
+        .values("node__code", "node__name")
+        .annotate(n=Count("pk"))
+        .order_by("node__code")[: BLOCK_CHOICES + 1]
     )
     context = {
         "form": form,
         "rows": rows,
         "pending_count": pending_count,
         "block": block,
-        "blocks": blocks,
+        "blocks": blocks if len(blocks) <= BLOCK_CHOICES else [],
+        "many_blocks": len(blocks) > BLOCK_CHOICES,
         "show_personal": show_personal,
     }
     return render(request, "web/aid/deliver.html", context, status=400 if form.errors else 200)

@@ -98,6 +98,7 @@ class ActionTests(NeedsWorld):
         self.assertEqual((self.n11.status, self.n11.assigned_user), ("assigned", self.w.volunteer))
         self.assertContains(self.client_for(self.w.sector1).get(detail(self.n11)), "Assigned to Volunteer")
         before = snapshot(self.n11)
+        audits = AuditEvent.objects.filter(action="needs.need.assign", outcome="rejected").count()
         for value in (
             f"user:{self.w.sector2.uuid}",
             f"user:{self.w.other_coord.uuid}",
@@ -109,6 +110,9 @@ class ActionTests(NeedsWorld):
             self.assertEqual(response.status_code, 200, value)
             self.assertContains(response, 'class="errorlist', msg_prefix=value)
         self.assertEqual(snapshot(self.n11), before)
+        refused = AuditEvent.objects.filter(action="needs.need.assign", outcome="rejected")
+        self.assertEqual(refused.count(), audits + 5)
+        self.assertNotIn("other_coord", str(list(refused.values_list("changes", flat=True))))
 
     def test_assign_to_an_office_refer_and_follow_up(self):
         response = self.post(

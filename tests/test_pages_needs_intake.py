@@ -113,6 +113,9 @@ class HotlineTests(NeedsWorld):
             self.assertEqual(response.status_code, 200, extra)
             self.assertContains(response, 'class="errorlist', msg_prefix=str(extra))
         self.assertEqual((Need.objects.count(), Household.objects.count()), counts)
+        self.assertGreaterEqual(
+            AuditEvent.objects.filter(action="needs.need.create", outcome="rejected").count(), 8
+        )
 
     def test_a_violence_report_goes_to_the_case_officer_and_the_operator_keeps_referred(self):
         notified = Notification.objects.filter(user=self.w.caseworker).count()

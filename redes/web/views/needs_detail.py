@@ -38,7 +38,7 @@ from ..forms_needs import (
     TriageForm,
 )
 from .common import add_service_errors
-from .needs_common import need_url
+from .needs_common import audit_rejected, need_url
 from .needs_intake import reference_of
 from .needs_queue import prime_rows
 
@@ -360,6 +360,7 @@ def needs_action(request, uuid, action):
     if action not in FORMLESS:
         form = _forms(need, {action: request.POST})[action]
         if not form.is_valid():
+            audit_rejected(request, f"needs.need.{action}", form, obj=need)
             context = _detail_context(request, need, bound={action: request.POST})
             context["open_action"] = action
             return render(request, "web/needs/detail.html", context)

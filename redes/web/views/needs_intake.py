@@ -33,7 +33,7 @@ from redes.territories.models import Municipality, Node, NodeKind
 
 from ..forms_needs import FieldIntakeForm, HotlineForm, PublicReportForm
 from .common import add_service_errors, require_or_refuse
-from .needs_common import blocks_for, need_url, pick_municipality
+from .needs_common import audit_rejected, blocks_for, need_url, pick_municipality
 
 LOOKUP_LIMIT = 20
 
@@ -85,6 +85,8 @@ def needs_new(request):
         members=members,
         blocks=blocks,
     )
+    if request.method == "POST" and not form.is_valid():
+        audit_rejected(request, "needs.need.create", form, obj=household, municipality=municipality)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         node = household.node if household else data["block"]
@@ -191,11 +193,15 @@ def needs_hotline(request):
         households=households,
         blocks=blocks,
     )
+    if request.method == "POST" and not form.is_valid():
+        audit_rejected(request, "needs.need.create", form, municipality=municipality)
     if request.method == "POST" and form.is_valid():
         try:
             need = _register_by_phone(user, municipality, form.cleaned_data)
         except ValidationError as exc:
+            # The refusal's audit row went down with the rolled-back transaction: write it again outside.
             add_service_errors(form, exc)
+            audit_rejected(request, "needs.need.create", form, municipality=municipality)
         else:
             _done_message(request, need)
             if need.sensitive:

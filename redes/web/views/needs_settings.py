@@ -31,7 +31,7 @@ from redes.territories.models import Node
 
 from ..forms_needs import CategoryForm, DeadlineForm, OfficeForm, RoutingRuleForm, WorkingGroupForm
 from .common import add_service_errors, require_or_refuse
-from .needs_common import pick_municipality
+from .needs_common import audit_rejected, pick_municipality
 
 UNIT_CODES = 400
 ANCHORS = {
@@ -208,7 +208,9 @@ def needs_settings(request):
             instance = _lookup(model, municipality, key, field)
         prefix = f"{section}-{key}" if key else section
         form = builder.form(section, request.POST, prefix=prefix)
-        if form.is_valid():
+        if not form.is_valid():
+            audit_rejected(request, f"needs.{section}.save", form, obj=instance, municipality=municipality)
+        else:
             try:
                 _save(section, municipality, user, form, instance)
             except ValidationError as exc:

@@ -162,6 +162,12 @@ class Problem:
         return np.minimum(self.stock, self.zone_size)
 
     @cached_property
+    def level(self) -> np.ndarray:
+        """Priority level per household: 0 for the highest priority, 1 for the next, ... (dense rank)."""
+        values, inverse = np.unique(self.priority, return_inverse=True)
+        return (values.size - 1 - inverse).astype(np.int64)
+
+    @cached_property
     def exact_t_star(self) -> Fraction:
         """The max-min coverage as an exact fraction: blocks of a zone share only that zone's stock, so the
         LP optimum is the smallest packages/households over zones (1 when every zone has enough)."""
@@ -205,14 +211,14 @@ def _run(h, highspy, stage: str):
     return h.getInfo().objective_function_value
 
 
-def _model(highspy, cost, upper, row_of_col, row_lower, row_upper, extra=None):
-    """A maximisation LP whose columns each have a 1 in two rows (``row_of_col``: shape (2, ncols)), plus an
-    optional extra column given as (cost, lower, upper, rows, values)."""
+def _model(highspy, cost, upper, row_of_col, row_lower, row_upper, values=None, extra=None):
+    """A maximisation LP whose columns each have two entries (rows ``row_of_col`` and ``values``, both of shape
+    (2, ncols); values 1 by default), plus an optional extra column given as (cost, lower, upper, rows, values)."""
     lp = highspy.HighsLp()
     ncol = cost.size
     starts = np.arange(0, 2 * ncol + 1, 2, dtype=np.int32)
     index = row_of_col.T.reshape(-1).astype(np.int32)
-    values = np.ones(2 * ncol)
+    values = np.ones(2 * ncol) if values is None else values.T.reshape(-1).astype(np.float64)
     lower = np.zeros(ncol)
     if extra is not None:
         e_cost, e_lower, e_upper, e_rows, e_values = extra
@@ -257,27 +263,14 @@ def lp_bound(problem: Problem, *, block_served: bool = False) -> LpBound:
     nrow = blocks.size + zones.size
     inf = float("inf")
     packages = p.packages[zones].astype(np.float64)
-    h, highspy = _highs()
 
-    # Stage 1: columns x_b (households served in block b, 0..n_b) and t; rows x_b - n_b t >= 0, Σ_zone x_b <= K.
-    rows1 = np.vstack([block_row[blocks], zone_row[p.zone_of_block[blocks]]])
-    t_column = (1.0, 0.0, 1.0, np.arange(blocks.size), -sizes[blocks].astype(np.float64))
-    lp1 = _model(
-        highspy,
-        np.zeros(blocks.size),
-        sizes[blocks].astype(np.float64),
-        rows1,
-        np.concatenate([np.zeros(blocks.size), np.full(zones.size, -inf)]),
-        np.concatenate([np.full(blocks.size, inf), packages]),
-        extra=t_column,
-    )
-    h.passModel(lp1)
-    t_lp = _run(h, highspy, "max-min")
+    # Stage 1 (max-min), see _max_min_lp.
+    t_lp = _max_min_lp(p)
     t_star = _snap_t(p, t_lp)
 
     # Stage 2: one column per (block, priority level), bounded by its household count, cost = priority;
     # rows Σ_level y >= t* n_b (1 - tol) per block, Σ_zone y <= K per zone.
-    order = np.lexsort((p.priority, p.block_of))
+    order = _order(p.block_of, p.level)
     b_sorted = p.block_of[order]
     pr_sorted = p.priority[order]
     cut = np.flatnonzero(np.r_[True, (b_sorted[1:] != b_sorted[:-1]) | (pr_sorted[1:] != pr_sorted[:-1])])
@@ -286,6 +279,7 @@ def lp_bound(problem: Problem, *, block_served: bool = False) -> LpBound:
     seg_count = np.diff(np.r_[cut, b_sorted.size]).astype(np.float64)
     rows2 = np.vstack([block_row[seg_block], zone_row[p.zone_of_block[seg_block]]])
     hold = float(t_star) * (1.0 - HOLD_TOLERANCE)
+    h, highspy = _highs()
     lp2 = _model(
         highspy,
         seg_priority,
@@ -294,12 +288,11 @@ def lp_bound(problem: Problem, *, block_served: bool = False) -> LpBound:
         np.concatenate([hold * sizes[blocks], np.full(zones.size, -inf)]),
         np.concatenate([np.full(blocks.size, inf), packages]),
     )
-    h2, _ = _highs()
-    h2.passModel(lp2)
-    objective = _run(h2, highspy, "priority")
+    h.passModel(lp2)
+    objective = _run(h, highspy, "priority")
     served = None
     if block_served:
-        values = np.asarray(h2.getSolution().col_value)
+        values = np.asarray(h.getSolution().col_value)
         served = np.bincount(seg_block, weights=values, minlength=p.n_blocks)
     return LpBound(
         t_star=t_lp,
@@ -453,6 +446,19 @@ def _starts(counts: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
 
 
+def _order(*keys: np.ndarray) -> np.ndarray:
+    """Indices sorting by ``keys`` (non-negative ints; the first is the primary key), like
+    ``np.lexsort(keys[::-1])``: one argsort of a packed int64 key when the keys fit in 62 bits. Not stable:
+    callers either end with a unique key (the lottery) or only use the grouping."""
+    widths = [max(int(k.max()) if k.size else 0, 0).bit_length() for k in keys]
+    if sum(widths) > 62:
+        return np.lexsort(keys[::-1])
+    packed = np.zeros(keys[0].size, dtype=np.int64)
+    for key, width in zip(keys, widths, strict=True):
+        packed = (packed << width) | key.astype(np.int64)
+    return np.argsort(packed)
+
+
 def allocate(problem: Problem, seed: int, *, bound: bool = True) -> Result:
     """The fair allocation in whole packages (see the module docstring). ``bound=False`` skips the stage-2 LP
     (the allocation does not depend on it; the max-min stage always runs in HiGHS)."""
@@ -483,8 +489,8 @@ def allocate(problem: Problem, seed: int, *, bound: bool = True) -> Result:
             share[blocks], held[z] = _zone_shares(sizes[blocks], int(p.packages[z]), t_exact)
 
     # Inside each block: priority (highest first), then lottery. The first `share` households are held.
-    neg_priority = -p.priority
-    by_block = np.lexsort((lottery, neg_priority, p.block_of))
+    level = p.level
+    by_block = _order(p.block_of, level, lottery)
     block_start = _starts(sizes)
     pos = np.empty(n, dtype=np.int64)
     pos[by_block] = np.arange(n) - block_start[p.block_of[by_block]]
@@ -492,7 +498,7 @@ def allocate(problem: Problem, seed: int, *, bound: bool = True) -> Result:
 
     # Zone service order: shares first, then the rest by priority and lottery; the first `packages` are served.
     zone_of = p.zone_of
-    by_zone = np.lexsort((lottery, neg_priority, ~in_share, zone_of))
+    by_zone = _order(zone_of, (~in_share).astype(np.int64), level, lottery)
     zone_start = _starts(p.zone_size)
     rank = np.empty(n, dtype=np.int64)
     rank[by_zone] = np.arange(n) - zone_start[zone_of[by_zone]] + 1
@@ -553,7 +559,8 @@ def allocate(problem: Problem, seed: int, *, bound: bool = True) -> Result:
 
 
 def _max_min_lp(problem: Problem) -> float:
-    """Stage 1 alone (used when the stage-2 bound is not wanted)."""
+    """Stage 1: maximise t over columns c_b (coverage of block b, 0..1) and t, with rows c_b - t >= 0 per
+    non-empty block and Σ_zone n_b c_b <= packages per zone."""
     p = problem
     if p.n_households == 0:
         return 1.0
@@ -567,11 +574,12 @@ def _max_min_lp(problem: Problem) -> float:
     lp = _model(
         highspy,
         np.zeros(blocks.size),
-        sizes[blocks].astype(np.float64),
+        np.ones(blocks.size),
         np.vstack([np.arange(blocks.size), zone_row[p.zone_of_block[blocks]]]),
         np.concatenate([np.zeros(blocks.size), np.full(zones.size, -inf)]),
         np.concatenate([np.full(blocks.size, inf), p.packages[zones].astype(np.float64)]),
-        extra=(1.0, 0.0, 1.0, np.arange(blocks.size), -sizes[blocks].astype(np.float64)),
+        values=np.vstack([np.ones(blocks.size), sizes[blocks].astype(np.float64)]),
+        extra=(1.0, 0.0, 1.0, np.arange(blocks.size), -np.ones(blocks.size)),
     )
     h.passModel(lp)
     return _run(h, highspy, "max-min")
@@ -596,7 +604,7 @@ def greedy(problem: Problem, seed: int = 0) -> Plan:
     p = problem
     lottery = _lottery(p, seed)
     zone_of = p.zone_of
-    by_zone = np.lexsort((lottery, -p.priority, zone_of))
+    by_zone = _order(zone_of, p.level, lottery)
     rank = np.empty(p.n_households, dtype=np.int64)
     rank[by_zone] = np.arange(p.n_households) - _starts(p.zone_size)[zone_of[by_zone]] + 1
     selected = rank <= p.packages[zone_of]

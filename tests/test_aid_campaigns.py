@@ -247,3 +247,26 @@ class CampaignTests(RedesTestCase):
         with self.assertRaises(ValidationError):
             services.save_template(self.a.package, actor=self.w.coord, lines=[(self.a.rice, 1)])
         self.assertEqual(self.a.package.lines.count(), 4)
+
+
+class ZoneChoiceTests(RedesTestCase):
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        cls.a = build_aid(cls.w)
+        households(cls.w.b21, [10, 20, 30])
+
+    def test_an_empty_stand_is_passed_over_for_a_stocked_warehouse(self):
+        a = self.a
+        stock_site(a.warehouse, a, 2)
+        c = campaigns.create_campaign(
+            actor=self.w.coord, name="X", template=a.package, node=self.w.s2, seed=1
+        )
+        zones = campaigns.preview_zones(c)
+        self.assertEqual([(z["site"].pk, z["packages"]) for z in zones], [(a.warehouse.pk, 2)])
+        stock_site(a.stand2, a, 1)  # now the nearer stand has a package: it serves its sector
+        zones = campaigns.preview_zones(c)
+        self.assertEqual([(z["site"].pk, z["packages"]) for z in zones], [(a.stand2.pk, 1)])
+        campaigns.allocate_campaign(c, actor=self.w.coord)
+        self.assertEqual(c.summary["packages"], 1)
+        self.assertEqual(Entitlement.objects.filter(campaign=c, status=EntitlementStatus.SELECTED).count(), 1)

@@ -314,31 +314,39 @@ def eligible_households(campaign: Campaign) -> Eligible:
 # --------------------------------------------------------------------------------------------------- zones
 
 
+#: Where a campaign's packages are handed out (collection points only gather; kitchens serve meals).
+ZONE_KINDS = (SiteKind.STAND, SiteKind.WAREHOUSE)
+
+
 def candidate_sites(campaign: Campaign) -> list[Site]:
-    """Active sites (not kitchens) whose area is inside the campaign's territory or above it; by id."""
+    """Active stands and warehouses whose area is inside the campaign's territory or above it; by id."""
     node = campaign.node
     above = node.ancestor_ids
     return list(
-        Site.objects.filter(municipality_id=campaign.municipality_id, active=True)
-        .exclude(kind=SiteKind.KITCHEN)
+        Site.objects.filter(municipality_id=campaign.municipality_id, active=True, kind__in=ZONE_KINDS)
         .filter(Q(**{f"node__a{node.depth}": node.pk}) | Q(node_id__in=above))
         .select_related("node")
         .order_by("id")
     )
 
 
-def zone_of_blocks(block_ids, sites: list[Site]) -> dict[int, Site]:
-    """Each block's zone: the site whose area is the deepest ancestor of the block (ties: the oldest site)."""
-    by_node: dict[int, Site] = {}
+def zone_of_blocks(block_ids, sites: list[Site], stock: dict[int, int] | None = None) -> dict[int, Site]:
+    """Each block's zone: the site whose area is the nearest (deepest) ancestor of the block, ties to the oldest
+    site. With ``stock`` (packages per site), sites without a package are passed over when a site further up
+    has some, so that an empty stand does not leave its blocks without aid."""
+    by_node: dict[int, list[Site]] = {}
     for site in sites:
-        by_node.setdefault(site.node_id, site)
+        by_node.setdefault(site.node_id, []).append(site)
     blocks = Node.objects.in_bulk(sorted(set(block_ids)))
     out = {}
     for block_id, block in blocks.items():
-        for ancestor in reversed(block.ancestor_ids):
-            if ancestor in by_node:
-                out[block_id] = by_node[ancestor]
-                break
+        serving = [s for ancestor in reversed(block.ancestor_ids) for s in by_node.get(ancestor, ())]
+        if not serving:
+            continue
+        if stock is not None:
+            stocked = [s for s in serving if stock.get(s.pk, 0) > 0]
+            serving = stocked or serving
+        out[block_id] = serving[0]
     return out
 
 
@@ -365,9 +373,9 @@ def preview_zones(campaign: Campaign) -> list[dict]:
     """The zones as the allocation would see them now (for the campaign page before allocating)."""
     eligible = eligible_households(campaign)
     sites = candidate_sites(campaign)
-    zone_of = zone_of_blocks(eligible.node_ids, sites)
+    stock = packages_in_stock(campaign.template, sites)
+    zone_of = zone_of_blocks(eligible.node_ids, sites, stock)
     used = {s.pk: s for s in zone_of.values()}
-    stock = packages_in_stock(campaign.template, list(used.values()))
     counts: dict[int, int] = {}
     for node_id, household_id in zip(eligible.node_ids, eligible.household_ids, strict=True):
         site = zone_of.get(node_id)
@@ -416,9 +424,9 @@ def allocate_campaign(campaign: Campaign, *, actor) -> Campaign:
 
         eligible = eligible_households(current)
         sites = candidate_sites(current)
-        zone_of = zone_of_blocks(eligible.node_ids, sites)
+        stock_by_site = packages_in_stock(template, sites, lock=True)
+        zone_of = zone_of_blocks(eligible.node_ids, sites, stock_by_site)
         zone_sites = sorted({s.pk: s for s in zone_of.values()}.values(), key=lambda s: s.pk)
-        stock_by_site = packages_in_stock(template, zone_sites, lock=True)
         zone_index = {s.pk: i for i, s in enumerate(zone_sites)}
 
         # The problem: households not held and in a block with a zone, in id order.
@@ -548,7 +556,7 @@ def allocate_campaign(campaign: Campaign, *, actor) -> Campaign:
             "counts": counts,
             "t_star": round(t_star, 6),
             "objective": float(getattr(result, "objective", 0.0) or 0.0),
-            "packages": sum(stock_by_site.values()),
+            "packages": sum(stock_by_site[s.pk] for s in zone_sites),
             "allocated": sum(z.allocated for z in zones.values()),
             "blocks": len(block_ids),
             "min_block_coverage": round(min(coverage), 6) if coverage else None,

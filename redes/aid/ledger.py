@@ -48,6 +48,17 @@ def _short_message(balance: StockBalance, move: Move, available: Decimal) -> str
     }
 
 
+def _lock(keys: list[tuple[int, int]]) -> dict[tuple[int, int], StockBalance]:
+    """Lock the balance rows of ``keys`` (sorted) in (site, item) order: one query per site."""
+    balances = {}
+    for site_id in sorted({s for s, _i in keys}):
+        item_ids = [i for s, i in keys if s == site_id]
+        qs = StockBalance.objects.select_for_update().filter(site_id=site_id, item_id__in=item_ids)
+        for balance in qs.order_by("item_id"):
+            balances[(balance.site_id, balance.item_id)] = balance
+    return balances
+
+
 def post(moves: list[Move], *, actor) -> list[StockEntry]:
     """Append ``moves`` to the ledger and apply them to the balances. Must run inside a transaction.
 
@@ -56,20 +67,16 @@ def post(moves: list[Move], *, actor) -> list[StockEntry]:
     if not moves:
         return []
     keys = sorted({(m.site.pk, m.item.pk) for m in moves})
-    municipality_of = {m.site.pk: m.site.municipality_id for m in moves}
-    StockBalance.objects.bulk_create(
-        [StockBalance(site_id=s, item_id=i, municipality_id=municipality_of[s]) for s, i in keys],
-        ignore_conflicts=True,
-    )
-    balances = {}
-    for site_id in sorted({s for s, _i in keys}):
-        item_ids = [i for s, i in keys if s == site_id]
-        for balance in (
-            StockBalance.objects.select_for_update()
-            .filter(site_id=site_id, item_id__in=item_ids)
-            .order_by("item_id")
-        ):
-            balances[(balance.site_id, balance.item_id)] = balance
+    balances = _lock(keys)
+    missing = [key for key in keys if key not in balances]
+    if missing:
+        municipality_of = {m.site.pk: m.site.municipality_id for m in moves}
+        StockBalance.objects.bulk_create(
+            [StockBalance(site_id=s, item_id=i, municipality_id=municipality_of[s]) for s, i in missing],
+            ignore_conflicts=True,
+        )
+        # Lock again, all of them in (site, item) order (a new row is empty: nobody else can be taking from it).
+        balances = _lock(keys)
     for move in moves:
         balance = balances[(move.site.pk, move.item.pk)]
         new_quantity = balance.quantity + move.quantity
@@ -86,9 +93,8 @@ def post(moves: list[Move], *, actor) -> list[StockEntry]:
         balance.reserved = new_reserved
     now = timezone.now()
     for balance in balances.values():
-        StockBalance.objects.filter(pk=balance.pk).update(
-            quantity=balance.quantity, reserved=balance.reserved, updated_at=now
-        )
+        balance.updated_at = now
+    StockBalance.objects.bulk_update(list(balances.values()), ["quantity", "reserved", "updated_at"])
     user = _user(actor)
     entries = [
         StockEntry(

@@ -8,6 +8,8 @@ from .models import SPHERE_FAT_SHARE, SPHERE_KCAL, SPHERE_PROTEIN_SHARE
 def template_warnings(template) -> list[str]:
     """Translated sentences for each way the template falls short of the Sphere reference (empty: it meets it)."""
     out = []
+    if not any(line.item.kcal is not None for line in template._lines()):
+        return out  # not a food package (hygiene, cleaning): no energy reference applies
     kcal = template.kcal_per_person_day
     if kcal < SPHERE_KCAL:
         out.append(

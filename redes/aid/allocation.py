@@ -379,28 +379,54 @@ class Result:
     def lp_objective(self) -> float | None:
         return self.lp.objective if self.lp else None
 
-    def explain(self, i: int) -> tuple[str, dict]:
-        """Why household ``i`` (a position in the problem's arrays) was or was not selected."""
+    @cached_property
+    def _plain(self) -> dict:
+        """Plain Python lists for ``explain`` (one conversion, then list lookups: fast over 500k calls)."""
         p = self.problem
-        b = int(p.block_of[i])
-        z = int(p.zone_of_block[b])
-        priority = float(p.priority[i])
-        threshold = float(self.threshold[z])
-        data = {
-            "priority": int(priority) if priority.is_integer() else priority,
-            "rank": int(self.rank[i]),
-            "lottery": int(self.lottery[i]),
-            "block_households": int(p.block_size[b]),
-            "block_share": int(self.share[b]),
-            "block_served": int(self.served[b]),
-            "block_coverage": round(float(self.coverage[b]), 4),
-            "zone_households": int(p.zone_size[z]),
-            "zone_packages": int(p.packages[z]),
-            "zone_threshold": None if math.isnan(threshold) else threshold,
+
+        def number(v: float):
+            return int(v) if float(v).is_integer() else v
+
+        return {
+            "block_of": p.block_of.tolist(),
+            "zone_of_block": p.zone_of_block.tolist(),
+            "priority": [number(v) for v in p.priority.tolist()],
+            "rank": self.rank.tolist(),
+            "lottery": self.lottery.tolist(),
+            "code": [REASONS[c] for c in self.reason_code.tolist()],
+            "block_households": p.block_size.tolist(),
+            "block_share": self.share.tolist(),
+            "block_served": self.served.tolist(),
+            "block_coverage": [None if math.isnan(v) else round(v, 4) for v in self.coverage.tolist()],
+            "zone_households": p.zone_size.tolist(),
+            "zone_packages": p.packages.tolist(),
+            "zone_threshold": [None if math.isnan(v) else number(v) for v in self.threshold.tolist()],
+            "held": [round(float(h), 4) for h in self.held],
             "max_min": round(float(self.t_star_exact), 4),
-            "held": round(float(self.held[z]), 4),
         }
-        return REASONS[int(self.reason_code[i])], data
+
+    def explain(self, i: int) -> tuple[str, dict]:
+        """Why household ``i`` (a position in the problem's arrays) was or was not selected: the reason code
+        and the numbers behind it (plain JSON types)."""
+        c = self._plain
+        i = int(i)
+        b = c["block_of"][i]
+        z = c["zone_of_block"][b]
+        data = {
+            "priority": c["priority"][i],
+            "rank": c["rank"][i],
+            "lottery": c["lottery"][i],
+            "block_households": c["block_households"][b],
+            "block_share": c["block_share"][b],
+            "block_served": c["block_served"][b],
+            "block_coverage": c["block_coverage"][b],
+            "zone_households": c["zone_households"][z],
+            "zone_packages": c["zone_packages"][z],
+            "zone_threshold": c["zone_threshold"][z],
+            "max_min": c["max_min"],
+            "held": c["held"][z],
+        }
+        return c["code"][i], data
 
     def digest(self) -> str:
         """sha256 of a canonical serialisation: households in sorted-id order with their id, selection,

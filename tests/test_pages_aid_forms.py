@@ -517,6 +517,62 @@ class CampaignFormTests(AidFormsBase):
         self.assertContains(response, "already been allocated")
         self.assertEqual(ledger_state(), before)
 
+    def test_a_campaign_without_deliveries_can_be_cancelled_and_its_packages_return(self):
+        campaign = self.a.campaign
+        reserved = StockBalance.objects.get(site=self.a.stand, item=self.a.rice).reserved
+        self.assertGreater(reserved, 0)
+        page = self.coord.get(reverse("aid-campaign", args=[campaign.uuid]))
+        self.assertContains(page, 'id="cancel"')
+        response = self.coord.post(
+            reverse("aid-campaign-action", args=[campaign.uuid, "cancel"]), follow=True
+        )
+        self.assertContains(response, "Campaign cancelled")
+        campaign.refresh_from_db()
+        self.assertEqual(campaign.status, "cancelled")
+        self.assertEqual(StockBalance.objects.get(site=self.a.stand, item=self.a.rice).reserved, 0)
+
+    def test_a_campaign_with_deliveries_cannot_be_cancelled(self):
+        campaign = self.a.campaign
+        e = Entitlement.objects.filter(campaign=campaign, status="selected").first()
+        services.confirm_delivery(e, actor=self.w.coord, mode="home")
+        page = self.coord.get(reverse("aid-campaign", args=[campaign.uuid]))
+        self.assertNotContains(page, 'id="cancel"')
+        before, audit = ledger_state(), self.rejected("aid.campaign.cancel")
+        response = self.coord.post(
+            reverse("aid-campaign-action", args=[campaign.uuid, "cancel"]), follow=True
+        )
+        self.assertContains(response, "finish it instead of cancelling it")
+        self.assertEqual(ledger_state(), before)
+        self.assertEqual(self.rejected("aid.campaign.cancel"), audit + 1)
+
+    def test_held_households_are_shown_and_checked_again_after_review(self):
+        from redes.registry.models import DuplicateCandidate, Person
+
+        w, a = self.w, self.a
+        people = list(Person.objects.filter(household__in=a.households["b11"][:2]).order_by("pk"))
+        pair = DuplicateCandidate.objects.create(
+            municipality=w.esc, node=w.b11, person_a=people[0], person_b=people[1], score=0.9
+        )
+        services.receive_donation(
+            actor=w.coord, donor=a.donor, site=a.stand, lines=[(a.rice, 20), (a.beans, 20), (a.oil, 10)]
+        )
+        campaign = services.create_campaign(
+            actor=w.coord, name="Con espera", template=a.template, node=w.s1, seed=5
+        )
+        services.allocate_campaign(campaign, actor=w.coord)
+        url = reverse("aid-campaign", args=[campaign.uuid])
+        page = self.coord.get(url)
+        self.assertContains(page, "2 households are held until their possible duplicates are reviewed.")
+        self.assertContains(page, "Held: the registry flags a probable duplicate")
+        self.assertContains(page, 'id="release"')
+        pair.status = DuplicateCandidate.Status.DISTINCT
+        pair.save()
+        response = self.coord.post(
+            reverse("aid-campaign-action", args=[campaign.uuid, "release"]), follow=True
+        )
+        self.assertContains(response, "Held households checked again")
+        self.assertFalse(Entitlement.objects.filter(campaign=campaign, status="held").exists())
+
     def test_the_printable_sheets_hold_codes_and_qr_but_no_names(self):
         response = self.coord.get(reverse("aid-campaign-print", args=[self.a.campaign.uuid]))
         content = response.content.decode()

@@ -133,7 +133,7 @@ def percent(part, whole) -> int | None:
 # ------------------------------------------------------------------------------------------------------ home
 
 
-def _campaign_rows(campaigns) -> list[dict]:
+def campaign_rows(campaigns) -> list[dict]:
     """Each campaign with its selected and delivered counts (one GROUP BY for all of them)."""
     from redes.aid.models import Entitlement
 
@@ -187,7 +187,7 @@ def _manager_context(request) -> dict:
         "municipality": municipality,
         "municipalities": choices,
         "stock_by_site": list(by_site.items()),
-        "campaign_rows": _campaign_rows(campaigns),
+        "campaign_rows": campaign_rows(campaigns),
         "donations": list(donations),
     }
 
@@ -216,7 +216,7 @@ def _observer_context(request) -> dict:
         .select_related("template", "node", "municipality")
         .order_by("-pk")[:HOME_CAMPAIGNS]
     )
-    return {"campaign_rows": _campaign_rows(campaigns)}
+    return {"campaign_rows": campaign_rows(campaigns)}
 
 
 @login_required

@@ -98,7 +98,7 @@ def _campaign_form(request, municipality, data=None, initial=None) -> CampaignFo
     return CampaignForm(
         data,
         initial=initial,
-        templates=PackageTemplate.objects.filter(municipality=municipality).order_by("name"),
+        templates=PackageTemplate.objects.filter(municipality=municipality, active=True).order_by("name"),
         nodes=nodes,
         categories=_need_categories(municipality),
     )
@@ -131,7 +131,7 @@ def _form_data(form) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def campaigns(request):
-    from .aid import _campaign_rows
+    from .aid import campaign_rows
 
     municipality, choices = chosen_municipality(request, "aid.campaign.create")
     form = _campaign_form(request, municipality, request.POST or None)
@@ -153,7 +153,7 @@ def campaigns(request):
         "municipality": municipality,
         "municipalities": choices,
         "page": page,
-        "rows": _campaign_rows(page.object_list),
+        "rows": campaign_rows(page.object_list),
         "form": form,
     }
     return render(request, "web/aid/campaigns.html", context, status=400 if form.errors else 200)
@@ -328,8 +328,14 @@ def campaign_action(request, uuid, action):
         "start": (services.start_campaign, _("Campaign started: deliveries can be confirmed.")),
         "finish": (services.finish_campaign, _("Campaign finished: undelivered packages returned to stock.")),
     }
-    if hasattr(services, "cancel_campaign"):
-        calls["cancel"] = (services.cancel_campaign, _("Campaign cancelled."))
+    calls["cancel"] = (
+        services.cancel_campaign,
+        _("Campaign cancelled: its reserved packages returned to stock."),
+    )
+    calls["release"] = (
+        services.release_held,
+        _("Held households checked again: those whose duplicate review is settled have their answer."),
+    )
     if action not in calls:
         raise PermissionDenied
     call, done = calls[action]

@@ -269,31 +269,42 @@ def lp_bound(problem: Problem, *, block_served: bool = False) -> LpBound:
     t_star = _snap_t(p, t_lp)
 
     # Stage 2: one column per (block, priority level), bounded by its household count, cost = priority;
-    # rows Σ_level y >= t* n_b (1 - tol) per block, Σ_zone y <= K per zone.
+    # rows Σ_level y >= t* n_b (1 - tol) per block, Σ_zone y <= K per zone. Presolved by hand: the columns of a
+    # block are parallel (same two rows) with distinct costs, so an optimum fills them from the highest
+    # priority down; the levels that lie wholly within the first floor(t* n_b) households are therefore at
+    # their bound in every optimum and enter as constants (about half of the columns).
     order = _order(p.block_of, p.level)
     b_sorted = p.block_of[order]
     pr_sorted = p.priority[order]
     cut = np.flatnonzero(np.r_[True, (b_sorted[1:] != b_sorted[:-1]) | (pr_sorted[1:] != pr_sorted[:-1])])
     seg_block = b_sorted[cut]
     seg_priority = pr_sorted[cut]
-    seg_count = np.diff(np.r_[cut, b_sorted.size]).astype(np.float64)
-    rows2 = np.vstack([block_row[seg_block], zone_row[p.zone_of_block[seg_block]]])
+    seg_count = np.diff(np.r_[cut, b_sorted.size])
     hold = float(t_star) * (1.0 - HOLD_TOLERANCE)
+    need = hold * sizes
+    through = np.r_[cut[1:], b_sorted.size] - _starts(sizes)[seg_block]  # households down to this level
+    fixed = through <= np.floor(need[seg_block])
+    fixed_block = np.bincount(seg_block[fixed], weights=seg_count[fixed], minlength=p.n_blocks)
+    fixed_zone = np.bincount(p.zone_of_block, weights=fixed_block, minlength=p.n_zones)
+    constant = math.fsum((seg_priority[fixed] * seg_count[fixed]).tolist())
+    free = ~fixed
+    seg_block, seg_priority, seg_count = seg_block[free], seg_priority[free], seg_count[free]
+    rows2 = np.vstack([block_row[seg_block], zone_row[p.zone_of_block[seg_block]]])
     h, highspy = _highs()
     lp2 = _model(
         highspy,
         seg_priority,
-        seg_count,
+        seg_count.astype(np.float64),
         rows2,
-        np.concatenate([hold * sizes[blocks], np.full(zones.size, -inf)]),
-        np.concatenate([np.full(blocks.size, inf), packages]),
+        np.concatenate([np.maximum(need[blocks] - fixed_block[blocks], 0.0), np.full(zones.size, -inf)]),
+        np.concatenate([np.full(blocks.size, inf), packages - fixed_zone[zones]]),
     )
     h.passModel(lp2)
-    objective = _run(h, highspy, "priority")
+    objective = constant + _run(h, highspy, "priority")
     served = None
     if block_served:
         values = np.asarray(h.getSolution().col_value)
-        served = np.bincount(seg_block, weights=values, minlength=p.n_blocks)
+        served = fixed_block + np.bincount(seg_block, weights=values, minlength=p.n_blocks)
     return LpBound(
         t_star=t_lp,
         objective=objective,

@@ -413,3 +413,16 @@ def test_greedy_starves_a_low_priority_block_where_maxmin_does_not():
     assert r.min_coverage == pytest.approx(0.4)
     # Greedy is the priority optimum without the max-min stage: its objective bounds ours from above.
     assert g.objective >= r.objective
+
+
+def test_the_lottery_is_the_pcg64_stream_dealt_in_id_order():
+    # Ids deliberately not in input order; all priorities equal, so the lottery alone decides.
+    ids = [50, 10, 40, 20, 30, 60]
+    p = problem([[1] * 6], [2], ids=ids)
+    r = allocate(p, seed=77)
+    draws = np.random.PCG64(77).random_raw(6)  # one draw per household, in sorted-id order
+    by_id = sorted(ids)
+    expected = {by_id[k]: rank for rank, k in enumerate(np.argsort(draws, kind="stable"))}
+    assert r.lottery.tolist() == [expected[i] for i in ids]
+    winners = sorted(i for i, s in zip(ids, r.selected, strict=True) if s)
+    assert winners == sorted(by_id[k] for k in np.argsort(draws, kind="stable")[:2])

@@ -21,7 +21,7 @@ instead of rounding the LP's columns (which are degenerate, and would tie the re
   (the largest t with Σ ceil(t × eligible) ≤ stock), so no plan in whole packages has a better worst block;
 * the share goes to the block's households by priority (highest first);
 * the zone's remaining packages go to its remaining households by priority, zone-wide;
-* equal priorities are ordered by a seeded lottery: numpy ``Generator(PCG64(seed))`` draws a permutation in the
+* equal priorities are ordered by a seeded lottery: numpy's PCG64(seed) deals one draw per household in the
   order of the sorted household ids, so the draw does not depend on the input order.
 
 Every decision uses integers and exact fractions (the LP's t* is snapped to the fraction it must equal and
@@ -468,14 +468,17 @@ class Result:
 
 
 def _lottery(problem: Problem, seed: int) -> np.ndarray:
-    """A lottery number per household: a seeded permutation dealt in sorted-id order."""
+    """A lottery number per household (0 = first drawn; lower wins among equal priorities): the seeded PCG64
+    stream deals one 64-bit draw per household in sorted-id order, and the numbers are the order of the draws.
+    The raw PCG64 stream is the part numpy keeps identical across versions and platforms (NEP 19), unlike the
+    Generator's derived methods, so the lottery is reproducible wherever the seed is replayed."""
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
         raise AllocationError("seed must be a non-negative integer")
     n = problem.n_households
     canon = np.argsort(problem.household_ids, kind="stable")
-    rng = np.random.Generator(np.random.PCG64(int(seed)))
+    draws = np.random.PCG64(int(seed)).random_raw(n) if n else np.zeros(0, dtype=np.uint64)
     lottery = np.empty(n, dtype=np.int64)
-    lottery[canon] = rng.permutation(n)
+    lottery[canon[np.lexsort((np.arange(n), draws))]] = np.arange(n)
     return lottery
 
 

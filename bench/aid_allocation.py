@@ -87,7 +87,7 @@ def water_filling_worst(p: Problem, t_star: float) -> float:
     rest by priority, which max-min leaves free)."""
     worst = 1.0
     sizes_all = p.block_size
-    for z in range(p.n_zones):
+    for z in np.flatnonzero(p.active_zone):
         blocks = np.flatnonzero((p.zone_of_block == z) & (sizes_all > 0))
         if not blocks.size:
             continue

@@ -178,6 +178,26 @@ def test_zero_stock():
     assert r.objective == 0
 
 
+def test_a_zone_without_packages_does_not_void_the_max_min_elsewhere():
+    # Zone 0 has households but no packages; zone 1 has 10 for 20 households in two blocks.
+    p = problem([[50, 60, 70], [90] * 10, [10] * 10], [0, 10], zone_of_block=[0, 1, 1])
+    r = allocate(p, seed=1)
+    assert r.t_star == pytest.approx(0.5)
+    assert r.served.tolist() == [0, 5, 5]
+    assert r.min_coverage == 0.5  # over the blocks in the max-min
+    assert reasons_of(r)[:3] == ["no_stock"] * 3
+    assert greedy(p).coverage.tolist() == [0.0, 1.0, 0.0]
+    assert lp_bound(p).t_star == pytest.approx(0.5)
+
+
+def test_fewer_packages_than_blocks_go_by_priority():
+    p = problem([[5, 1], [9, 2], [7, 3], [4, 4]], [2])
+    r = allocate(p, seed=0)
+    assert r.held[0] == 0 and r.share.tolist() == [0, 0, 0, 0]
+    assert [int(p.priority[i]) for i in np.flatnonzero(r.selected)] == [9, 7]
+    assert set(reasons_of(r)) == {"selected_priority", "not_reached"}
+
+
 def test_a_block_without_households():
     p = problem([[5, 6], [], [7, 8]], [2])
     r = allocate(p, seed=1)
@@ -305,13 +325,21 @@ def test_string_ids_and_their_order():
 # ------------------------------------------------------------------------------------------------ properties
 
 
+def max_min(p: Problem) -> float:
+    """min packages/households over the zones with both (0 if there are households but no packages)."""
+    ratios = [k / n for k, n in zip(p.packages, p.zone_size, strict=True) if n and k]
+    if not ratios:
+        return 0.0 if p.n_households else 1.0
+    return min(ratios + [1.0])
+
+
 def fractional_two_stage(p: Problem) -> tuple[float, float]:
     """The two-stage LP optimum in closed form: t* = min packages/households over zones; each block gets its
     top t*·n_b households (fractionally), then each zone's remaining packages go to its highest remaining
     priorities."""
-    t = min([k / n for k, n in zip(p.packages, p.zone_size, strict=True) if n] or [1.0])
+    t = max_min(p)
     total = 0.0
-    for z in range(p.n_zones):
+    for z in np.flatnonzero(p.active_zone):
         rest = []
         left = float(p.packages[z])
         for b in np.flatnonzero(p.zone_of_block == z):
@@ -335,9 +363,9 @@ def fractional_two_stage(p: Problem) -> tuple[float, float]:
 def water_filling_min(p: Problem) -> float:
     """The best worst-block coverage in whole packages: in each zone give each package to the block with the
     lowest coverage so far (optimal for max-min); the overall value is the worst zone's, capped by t*."""
-    t = min([k / n for k, n in zip(p.packages, p.zone_size, strict=True) if n] or [1.0])
-    worst = 1.0
-    for z in range(p.n_zones):
+    t = max_min(p)
+    worst = 1.0 if p.active_zone.any() or not p.n_households else 0.0
+    for z in np.flatnonzero(p.active_zone):
         sizes = [int(p.block_size[b]) for b in np.flatnonzero(p.zone_of_block == z) if p.block_size[b]]
         if not sizes:
             continue

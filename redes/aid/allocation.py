@@ -7,7 +7,9 @@ serves); every zone has a stock of whole packages. A household gets at most one 
 
 The two-stage LP (``lp_bound``), solved with HiGHS:
 
-1. maximise t, the minimum over blocks of coverage (served / eligible households), subject to each zone's stock;
+1. maximise t, the minimum over blocks of coverage (served / eligible households), subject to each zone's stock
+   (blocks of a zone without any package are left out: nothing can reach them whatever the plan, and counting
+   them would make t = 0 and void the guarantee everywhere else);
 2. with t held at that value t* (within a relative 1e-9), maximise the priority-weighted coverage
    Σ priority × served. Households are aggregated per (block, priority level), so the LP has one column per
    segment, not per household (500k households over 13k blocks give ~200k columns).
@@ -168,14 +170,27 @@ class Problem:
         return (values.size - 1 - inverse).astype(np.int64)
 
     @cached_property
+    def active_zone(self) -> np.ndarray:
+        """Zones in the max-min: with households and at least one package. A zone without packages cannot
+        serve anyone whatever the plan; counting its blocks would make the max-min 0 and void the guarantee
+        in every other zone."""
+        return (self.zone_size > 0) & (self.packages > 0)
+
+    @cached_property
+    def active_block(self) -> np.ndarray:
+        """Blocks in the max-min: with households, in an active zone."""
+        return (self.block_size > 0) & self.active_zone[self.zone_of_block]
+
+    @cached_property
     def exact_t_star(self) -> Fraction:
         """The max-min coverage as an exact fraction: blocks of a zone share only that zone's stock, so the
-        LP optimum is the smallest packages/households over zones (1 when every zone has enough)."""
-        best = Fraction(1)
-        for k, size in zip(self.packages.tolist(), self.zone_size.tolist(), strict=True):
-            if size and Fraction(k, size) < best:
-                best = Fraction(k, size)
-        return best
+        LP optimum is the smallest packages/households over active zones (1 when every zone has enough; 0 when
+        there are households but no zone has a package)."""
+        active = np.flatnonzero(self.active_zone)
+        if not active.size:
+            return Fraction(0 if self.n_households else 1)
+        ratios = zip(self.packages[active].tolist(), self.zone_size[active].tolist(), strict=True)
+        return min([Fraction(1)] + [Fraction(k, n) for k, n in ratios])
 
 
 # ------------------------------------------------------------------------------------------------ LP
@@ -249,13 +264,13 @@ def lp_bound(problem: Problem, *, block_served: bool = False) -> LpBound:
     """Solve the two-stage LP with HiGHS (see the module docstring)."""
     started = time.perf_counter()
     p = problem
-    if p.n_households == 0:
+    if not p.active_block.any():
         empty = np.zeros(p.n_blocks) if block_served else None
-        return LpBound(1.0, 0.0, 0, 0, time.perf_counter() - started, empty)
-    # Rows: one per non-empty block, then one per zone with households.
+        return LpBound(float(p.exact_t_star), 0.0, 0, 0, time.perf_counter() - started, empty)
+    # Rows: one per block in the max-min (non-empty, its zone has packages), then one per such zone.
     sizes = p.block_size
-    blocks = np.flatnonzero(sizes)
-    zones = np.flatnonzero(p.zone_size)
+    blocks = np.flatnonzero(p.active_block)
+    zones = np.flatnonzero(p.active_zone)
     block_row = np.full(p.n_blocks, -1, dtype=np.int64)
     block_row[blocks] = np.arange(blocks.size)
     zone_row = np.full(p.n_zones, -1, dtype=np.int64)
@@ -281,13 +296,13 @@ def lp_bound(problem: Problem, *, block_served: bool = False) -> LpBound:
     seg_priority = pr_sorted[cut]
     seg_count = np.diff(np.r_[cut, b_sorted.size])
     hold = float(t_star) * (1.0 - HOLD_TOLERANCE)
-    need = hold * sizes
+    need = hold * sizes * p.active_block
     through = np.r_[cut[1:], b_sorted.size] - _starts(sizes)[seg_block]  # households down to this level
     fixed = through <= np.floor(need[seg_block])
     fixed_block = np.bincount(seg_block[fixed], weights=seg_count[fixed], minlength=p.n_blocks)
     fixed_zone = np.bincount(p.zone_of_block, weights=fixed_block, minlength=p.n_zones)
     constant = math.fsum((seg_priority[fixed] * seg_count[fixed]).tolist())
-    free = ~fixed
+    free = ~fixed & p.active_block[seg_block]
     seg_block, seg_priority, seg_count = seg_block[free], seg_priority[free], seg_count[free]
     rows2 = np.vstack([block_row[seg_block], zone_row[p.zone_of_block[seg_block]]])
     h, highspy = _highs()
@@ -378,7 +393,7 @@ class Result:
     threshold: np.ndarray
     t_star: float  # the LP's max-min coverage (the exact fraction it equals: t_star_exact)
     t_star_exact: Fraction
-    min_coverage: float  # the worst block's coverage in whole packages
+    min_coverage: float  # the worst coverage in whole packages over the blocks in the max-min
     objective: float  # Σ priority over selected households
     lp: LpBound | None  # the two-stage LP bound, when computed
 
@@ -482,6 +497,15 @@ def _lottery(problem: Problem, seed: int) -> np.ndarray:
     return lottery
 
 
+def _worst(coverage: np.ndarray, problem: Problem) -> float:
+    """The worst coverage over the blocks in the max-min (0 if there are households but no packages anywhere,
+    1 if there are no households)."""
+    active = problem.active_block
+    if active.any():
+        return float(coverage[active].min())
+    return 0.0 if problem.n_households else 1.0
+
+
 def _starts(counts: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
 
@@ -516,8 +540,8 @@ def allocate(problem: Problem, seed: int, *, bound: bool = True) -> Result:
 
     # Shares per block (max-min stage), zone by zone when a zone cannot afford ceil(t* n_b).
     sizes = p.block_size
-    share = _ceil_shares(sizes, t_exact)
-    held = [t_exact] * p.n_zones
+    share = _ceil_shares(sizes, t_exact) * p.active_block
+    held = [t_exact if active else Fraction(0) for active in p.active_zone.tolist()]
     need = np.bincount(p.zone_of_block, weights=share, minlength=p.n_zones)
     short = np.flatnonzero(need > p.packages)
     if short.size:
@@ -574,8 +598,7 @@ def allocate(problem: Problem, seed: int, *, bound: bool = True) -> Result:
     served = np.bincount(p.block_of[selected], minlength=p.n_blocks).astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         coverage = np.where(sizes > 0, served / np.maximum(sizes, 1), np.nan)
-    nonempty = sizes > 0
-    min_coverage = float(coverage[nonempty].min()) if nonempty.any() else 1.0
+    min_coverage = _worst(coverage, p)
     for arr in (selected, code, rank, lottery, share, served, coverage, threshold):
         arr.setflags(write=False)
     return Result(
@@ -602,11 +625,11 @@ def _max_min_lp(problem: Problem) -> float:
     """Stage 1: maximise t over columns c_b (coverage of block b, 0..1) and t, with rows c_b - t >= 0 per
     non-empty block and Σ_zone n_b c_b <= packages per zone."""
     p = problem
-    if p.n_households == 0:
-        return 1.0
+    if not p.active_block.any():
+        return float(p.exact_t_star)
     sizes = p.block_size
-    blocks = np.flatnonzero(sizes)
-    zones = np.flatnonzero(p.zone_size)
+    blocks = np.flatnonzero(p.active_block)
+    zones = np.flatnonzero(p.active_zone)
     zone_row = np.full(p.n_zones, -1, dtype=np.int64)
     zone_row[zones] = blocks.size + np.arange(zones.size)
     h, highspy = _highs()
@@ -652,10 +675,9 @@ def greedy(problem: Problem, seed: int = 0) -> Plan:
     served = np.bincount(p.block_of[selected], minlength=p.n_blocks)
     with np.errstate(invalid="ignore", divide="ignore"):
         coverage = np.where(sizes > 0, served / np.maximum(sizes, 1), np.nan)
-    nonempty = sizes > 0
     return Plan(
         selected=selected,
         coverage=coverage,
-        min_coverage=float(coverage[nonempty].min()) if nonempty.any() else 1.0,
+        min_coverage=_worst(coverage, p),
         objective=math.fsum(p.priority[selected].tolist()),
     )

@@ -634,6 +634,12 @@ class DeliveryFormTests(AidFormsBase):
         campaign_page = self.coord.get(reverse("aid-campaign", args=[self.a.campaign.uuid]))
         self.assertEqual(campaign_page.context["totals"]["delivered"], 1)
 
+    def test_the_only_site_serving_the_liaison_is_chosen_beforehand(self):
+        response = self.client_for(self.w.block1).get(reverse("aid-deliver"))
+        self.assertEqual(response.context["form"].initial.get("site"), self.a.stand)
+        sites = list(response.context["form"].fields["site"].queryset)
+        self.assertEqual(sites, [self.a.stand])
+
     def test_a_second_confirmation_is_refused(self):
         e = self.code_in(self.w.b11)
         self.assertEqual(self.deliver(self.w.block1, code=e.code, site=e.zone.site.pk).status_code, 302)

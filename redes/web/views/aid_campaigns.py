@@ -436,8 +436,12 @@ def deliver(request):
     initial = {}
     if request.GET.get("code"):
         initial["code"] = request.GET["code"].strip().upper()[:40]
-    if request.session.get("aid_site"):
+    if request.session.get("aid_site"):  # the site of the last confirmation, to confirm the next ones faster
         initial["site"] = sites_qs.filter(uuid=request.session["aid_site"]).first()
+    if not initial.get("site"):
+        only = list(sites_qs[:2])
+        if len(only) == 1:
+            initial["site"] = only[0]
     form = DeliveryForm(request.POST or None, request.FILES or None, sites=sites_qs, initial=initial)
     delivered = None
     if request.method == "POST" and not form.is_valid():

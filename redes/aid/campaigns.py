@@ -204,12 +204,14 @@ def create_campaign(
     return campaign
 
 
-def _locked(campaign: Campaign, action_label: str) -> ValidationError:
-    return invalid(
-        _("The campaign is %(status)s: it can no longer be %(action)s.")
-        % {"status": CampaignStatus(campaign.status).label.lower(), "action": action_label},
-        "campaign_locked",
-    )
+def _locked(campaign: Campaign, action: str) -> ValidationError:
+    status = CampaignStatus(campaign.status).label.lower()
+    messages = {
+        "start": _("The campaign is %(status)s: it can no longer be started."),
+        "cancel": _("The campaign is %(status)s: it can no longer be cancelled."),
+        "change": _("The campaign is %(status)s: its held households can no longer change."),
+    }
+    return invalid(messages[action] % {"status": status}, "campaign_locked")
 
 
 @audited("aid.campaign.update")
@@ -626,7 +628,7 @@ def start_campaign(campaign: Campaign, *, actor) -> Campaign:
         if current.status != CampaignStatus.ALLOCATED:
             if current.status == CampaignStatus.DRAFT:
                 raise invalid(_("Allocate the campaign before starting deliveries."), "not_allocated")
-            raise _locked(current, _("started"))
+            raise _locked(current, "start")
         current.status = CampaignStatus.RUNNING
         current.started_at = timezone.now()
         current.save(update_fields=["status", "started_at"])
@@ -673,7 +675,7 @@ def cancel_campaign(campaign: Campaign, *, actor) -> Campaign:
             Campaign.objects.select_for_update(of=("self",)).select_related("template").get(pk=campaign.pk)
         )
         if current.status not in (CampaignStatus.DRAFT, CampaignStatus.ALLOCATED, CampaignStatus.RUNNING):
-            raise _locked(current, _("cancelled"))
+            raise _locked(current, "cancel")
         if current.entitlements.filter(status=EntitlementStatus.DELIVERED).exists():
             raise invalid(
                 _("Packages of this campaign have been delivered: finish it instead of cancelling it."),
@@ -713,7 +715,7 @@ def release_held(campaign: Campaign, *, actor) -> dict[str, int]:
             Campaign.objects.select_for_update(of=("self",)).select_related("template").get(pk=campaign.pk)
         )
         if current.status not in (CampaignStatus.ALLOCATED, CampaignStatus.RUNNING):
-            raise _locked(current, _("changed"))
+            raise _locked(current, "change")
         held = list(
             current.entitlements.filter(status=EntitlementStatus.HELD)
             .select_related("household", "zone__site")

@@ -12,7 +12,6 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.db.models import Count, QuerySet, Sum
-from django.utils.translation import gettext as _
 
 from redes.accounts import scoping
 from redes.accounts.roles import Perm
@@ -404,7 +403,3 @@ def donor_impact(donor: Donor) -> dict:
         ],
         "campaigns": campaigns_out,
     }
-
-
-def kind_label(kind: str) -> str:
-    return str(dict(EntryKind.choices).get(kind, kind)) or _("Unknown")

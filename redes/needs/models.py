@@ -326,6 +326,8 @@ class Need(models.Model):
         help_text=_("The node whose liaison holds the need now; it climbs on escalation."),
     )
     escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
+    # The optional foreign keys get partial indexes (only rows that have one; see Meta), so that the sweep's
+    # updates do not write an index entry per need for each of them.
     household = models.ForeignKey(
         "registry.Household",
         on_delete=models.SET_NULL,
@@ -333,6 +335,7 @@ class Need(models.Model):
         blank=True,
         related_name="needs",
         verbose_name=_("household"),
+        db_index=False,
     )
     person = models.ForeignKey(
         "registry.Person",
@@ -341,9 +344,15 @@ class Need(models.Model):
         blank=True,
         related_name="needs",
         verbose_name=_("person"),
+        db_index=False,
     )
+    # No index: category filters ride on the queue indexes; deleting a category is rare (PROTECT).
     category = models.ForeignKey(
-        NeedCategory, on_delete=models.PROTECT, related_name="needs", verbose_name=_("category")
+        NeedCategory,
+        on_delete=models.PROTECT,
+        related_name="needs",
+        verbose_name=_("category"),
+        db_index=False,
     )
     description = models.TextField(_("description"), blank=True)
     sensitive = models.BooleanField(_("sensitive"), default=False)
@@ -356,7 +365,7 @@ class Need(models.Model):
     urgency = models.CharField(_("urgency"), max_length=10, choices=Urgency.choices, default=Urgency.NORMAL)
     channel = models.CharField(_("channel"), max_length=10, choices=NeedChannel.choices)
     status = models.CharField(_("status"), max_length=12, choices=NeedStatus.choices, default=NeedStatus.NEW)
-    assigned_user = _user_fk(_("assigned to"))
+    assigned_user = _user_fk(_("assigned to"), db_index=False)
     assigned_group = models.ForeignKey(
         WorkingGroup,
         on_delete=models.SET_NULL,
@@ -364,6 +373,7 @@ class Need(models.Model):
         blank=True,
         related_name="needs",
         verbose_name=_("working group"),
+        db_index=False,
     )
     assigned_office = models.ForeignKey(
         Office,
@@ -372,8 +382,10 @@ class Need(models.Model):
         blank=True,
         related_name="needs",
         verbose_name=_("office"),
+        db_index=False,
     )
-    reported_by = _user_fk(_("reported by"))
+    # No index: "reported by me" is only ever combined with a territory filter.
+    reported_by = _user_fk(_("reported by"), db_index=False)
     ack_due = models.DateTimeField(_("acknowledge by"), null=True, blank=True)
     resolve_due = models.DateTimeField(_("resolve by"), null=True, blank=True)
     #: The deadline shown and sorted on: ``ack_due`` until acknowledged, then ``resolve_due``; null when closed.
@@ -401,6 +413,7 @@ class Need(models.Model):
         blank=True,
         related_name="duplicates",
         verbose_name=_("duplicate of"),
+        db_index=False,
     )
     created_at = models.DateTimeField(_("created at"), default=clock.now)
     updated_at = models.DateTimeField(_("updated at"), default=clock.now)
@@ -419,6 +432,17 @@ class Need(models.Model):
             models.Index(fields=["municipality", "status", "created_at"], name="need_muni_status"),
             # The sweep: only needs with a pending deadline.
             models.Index(fields=["escalate_at"], condition=Q(escalate_at__isnull=False), name="need_sweep"),
+            *(
+                models.Index(fields=[f], condition=Q(**{f"{f}__isnull": False}), name=f"need_{f}")
+                for f in (
+                    "household",
+                    "person",
+                    "assigned_user",
+                    "assigned_group",
+                    "assigned_office",
+                    "duplicate_of",
+                )
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -480,8 +504,15 @@ class NeedEvent(models.Model):
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     from_status = models.CharField(_("from"), max_length=12, choices=NeedStatus.choices, blank=True)
     to_status = models.CharField(_("to"), max_length=12, choices=NeedStatus.choices, blank=True)
+    # No index: escalations per node are counted over the events of the needs of an area.
     node = models.ForeignKey(
-        _NODE, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("node")
+        _NODE,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("node"),
+        db_index=False,
     )
     data = models.JSONField(_("details"), default=dict, blank=True)
 

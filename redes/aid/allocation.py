@@ -12,7 +12,8 @@ The two-stage LP (``lp_bound``), solved with HiGHS:
    them would make t = 0 and void the guarantee everywhere else);
 2. with t held at that value t* (within a relative 1e-9), maximise the priority-weighted coverage
    Σ priority × served. Households are aggregated per (block, priority level), so the LP has one column per
-   segment, not per household (500k households over 13k blocks give ~200k columns).
+   segment, not per household; the levels inside a block's max-min share are constants (an optimum fills a
+   block from its highest priority down), so 500k households over 13k blocks give ~180k columns.
 
 Whole packages (``allocate``). The LP optimum has a known shape (a block's top households up to its share, then
 the zone's remaining stock to the highest priorities of the zone), so the rounding rebuilds that shape in integers

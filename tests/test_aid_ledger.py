@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from redes.aid import services
 from redes.aid.models import (
@@ -212,6 +212,13 @@ class LedgerTests(RedesTestCase):
             StockEntry.objects.filter(pk=entry.pk).update(quantity=1)
         with self.assertRaises(AppendOnlyError):
             StockEntry.objects.all().delete()
+
+    def test_the_database_refuses_to_change_an_entry(self):
+        a = self.a
+        services.receive_donation(actor=None, donor=a.donor, site=a.warehouse, lines=[(a.tuna, 1)])
+        with self.assertRaises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE aid_stockentry SET quantity = 99")
+        self.assertEqual(StockEntry.objects.get().quantity, 1)
 
     def test_the_database_refuses_a_negative_balance(self):
         a = self.a

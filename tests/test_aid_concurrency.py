@@ -16,10 +16,11 @@ from django.db.models import Sum
 from django.test import TransactionTestCase
 
 from redes.accounts.models import User
-from redes.aid import services
-from redes.aid.models import StockBalance, StockEntry
+from redes.aid import campaigns, services
+from redes.aid.delivery import confirm_delivery
+from redes.aid.models import Entitlement, EntitlementStatus, EntryKind, StockBalance, StockEntry
 
-from .aid_support import build_aid
+from .aid_support import build_aid, households, stock_site
 from .base import build_world
 
 THREADS = 8
@@ -138,4 +139,39 @@ class ConcurrentStockTests(TransactionTestCase):
             self.assertEqual(one, self.ledger_sum(a.stand1, item))
         moved = StockEntry.objects.filter(kind="transfer_out").count()
         self.assertEqual(moved, outcomes["moved"])
+        self.assertTrue(services.verify_ledger().ok)
+
+    def test_a_package_confirmed_from_several_phones_at_once_is_delivered_once(self):
+        w, a = self.w, self.a
+        households(w.b11, [50, 40, 30])
+        stock_site(a.stand1, a, 3)
+        campaign = campaigns.create_campaign(actor=None, name="Race", template=a.package, node=w.s1, seed=1)
+        campaigns.allocate_campaign(campaign, actor=None)
+        campaigns.start_campaign(campaign, actor=None)
+        rows = list(
+            Entitlement.objects.filter(campaign=campaign, status=EntitlementStatus.SELECTED).order_by("id")
+        )
+        self.assertEqual(len(rows), 3)
+        user_ids = [w.block1.pk, w.volunteer.pk, w.sector1.pk, w.coord.pk]
+
+        def work(index):
+            user = User.objects.get(pk=user_ids[index % len(user_ids)])
+            for row in rows:  # every thread tries every package
+                try:
+                    confirm_delivery(row.code, actor=user, mode="home")
+                    yield "delivered"
+                except ValidationError as exc:
+                    self.assertEqual(_codes(exc), ["already_delivered"])
+                    yield "refused"
+
+        outcomes = self.run_threads(work)
+        self.assertEqual(outcomes["delivered"], len(rows))
+        self.assertEqual(outcomes["refused"], THREADS * len(rows) - len(rows))
+        self.assertEqual(
+            Entitlement.objects.filter(campaign=campaign, status=EntitlementStatus.DELIVERED).count(),
+            len(rows),
+        )
+        lines = a.package.lines.count()
+        self.assertEqual(StockEntry.objects.filter(kind=EntryKind.DISTRIBUTED).count(), lines * len(rows))
+        self.assertFalse(StockBalance.objects.filter(reserved__gt=0).exists())
         self.assertTrue(services.verify_ledger().ok)

@@ -211,11 +211,13 @@ class LpBound:
     block_served: np.ndarray | None = None
 
 
-def _highs():
+def _highs(*, presolve: bool = True):
     import highspy
 
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    if not presolve:
+        h.setOptionValue("presolve", "off")
     return h, highspy
 
 
@@ -306,7 +308,7 @@ def lp_bound(problem: Problem, *, block_served: bool = False) -> LpBound:
     free = ~fixed & p.active_block[seg_block]
     seg_block, seg_priority, seg_count = seg_block[free], seg_priority[free], seg_count[free]
     rows2 = np.vstack([block_row[seg_block], zone_row[p.zone_of_block[seg_block]]])
-    h, highspy = _highs()
+    h, highspy = _highs(presolve=False)  # HiGHS' presolve finds little here and costs ~40% of the time
     lp2 = _model(
         highspy,
         seg_priority,
@@ -623,8 +625,10 @@ def allocate(problem: Problem, seed: int, *, bound: bool = True) -> Result:
 
 
 def _max_min_lp(problem: Problem) -> float:
-    """Stage 1: maximise t over columns c_b (coverage of block b, 0..1) and t, with rows c_b - t >= 0 per
-    non-empty block and Σ_zone n_b c_b <= packages per zone."""
+    """Stage 1: maximise t, the minimum block coverage. Each block's coverage is written t + s_b (s_b >= 0, its
+    surplus over the minimum), so that the LP starts feasible at t = 0 and HiGHS needs a few pivots, not one per
+    block: columns s_b (0..1) per block in the max-min and t (0..1); rows t + s_b <= 1 per block and
+    N_z t + Σ_zone n_b s_b <= packages per zone."""
     p = problem
     if not p.active_block.any():
         return float(p.exact_t_star)
@@ -633,17 +637,23 @@ def _max_min_lp(problem: Problem) -> float:
     zones = np.flatnonzero(p.active_zone)
     zone_row = np.full(p.n_zones, -1, dtype=np.int64)
     zone_row[zones] = blocks.size + np.arange(zones.size)
-    h, highspy = _highs()
+    h, highspy = _highs(presolve=False)  # a few pivots from the slack basis; presolve would cost more
     inf = float("inf")
     lp = _model(
         highspy,
         np.zeros(blocks.size),
         np.ones(blocks.size),
         np.vstack([np.arange(blocks.size), zone_row[p.zone_of_block[blocks]]]),
-        np.concatenate([np.zeros(blocks.size), np.full(zones.size, -inf)]),
-        np.concatenate([np.full(blocks.size, inf), p.packages[zones].astype(np.float64)]),
+        np.full(blocks.size + zones.size, -inf),
+        np.concatenate([np.ones(blocks.size), p.packages[zones].astype(np.float64)]),
         values=np.vstack([np.ones(blocks.size), sizes[blocks].astype(np.float64)]),
-        extra=(1.0, 0.0, 1.0, np.arange(blocks.size), -np.ones(blocks.size)),
+        extra=(
+            1.0,
+            0.0,
+            1.0,
+            np.arange(blocks.size + zones.size),
+            np.concatenate([np.ones(blocks.size), p.zone_size[zones].astype(np.float64)]),
+        ),
     )
     h.passModel(lp)
     return _run(h, highspy, "max-min")

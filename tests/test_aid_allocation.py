@@ -454,3 +454,17 @@ def test_the_lottery_is_the_pcg64_stream_dealt_in_id_order():
     assert r.lottery.tolist() == [expected[i] for i in ids]
     winners = sorted(i for i, s in zip(ids, r.selected, strict=True) if s)
     assert winners == sorted(by_id[k] for k in np.argsort(draws, kind="stable")[:2])
+
+
+def test_the_bound_does_not_change_the_allocation_and_explanations_are_plain_json():
+    import json
+
+    rng = np.random.default_rng(31)
+    p = random_problem(rng, households=800, blocks=40, zones=5)
+    with_bound, without = allocate(p, seed=4), allocate(p, seed=4, bound=False)
+    assert with_bound.digest() == without.digest()
+    assert with_bound.lp_objective is not None and without.lp_objective is None
+    assert with_bound.objective == without.objective
+    for i in range(p.n_households):
+        code, data = without.explain(i)
+        assert json.loads(json.dumps([code, data], allow_nan=False)) == [code, data]

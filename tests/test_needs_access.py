@@ -117,7 +117,7 @@ class AccessTests(RedesTestCase):
 
     def test_the_queue_costs_the_same_for_one_or_many_needs(self):
         coord = User.objects.get(pk=self.w.coord.pk)
-        with self.assertNumQueries(3):  # grants, working groups, the page
+        with self.assertNumQueries(4):  # grants, working groups, the page, the one assigned user
             rows = list(queries.queue(coord)[:50])
             self.assertEqual(len(rows), 4)
             [(n.category.label, n.node.name, n.holder_label) for n in rows]

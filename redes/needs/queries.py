@@ -42,7 +42,9 @@ def _sees_sensitive(role: str) -> bool:
 def _territory_q(grant) -> Q:
     if grant.depth == MUNICIPALITY_DEPTH and grant.municipality_id:
         return Q(municipality_id=grant.municipality_id)
-    return Q(node_id__in=Node.objects.filter(**{f"a{grant.depth}": grant.node_id}).values("id"))
+    # The municipality too, so the planner may walk ``need_muni_open`` in due order for large areas.
+    under = Q(node_id__in=Node.objects.filter(**{f"a{grant.depth}": grant.node_id}).values("id"))
+    return Q(municipality_id=grant.municipality_id) & under if grant.municipality_id else under
 
 
 def group_ids(user) -> list[int]:
@@ -211,12 +213,24 @@ def queue(
         qs = qs.filter(sensitive=sensitive)
     if mine:
         qs = qs.filter(Q(holder_node_id__in=held_node_ids(user)) | _assigned_q(user))
-    qs = qs.select_related(
-        "category", "node", "holder_node", "assigned_user", "assigned_group", "assigned_office"
-    )
+    qs = for_list(qs)
     if statuses is not None and set(statuses) <= set(OPEN_STATUSES):
         return qs.order_by("due_at", "id")
     return qs.order_by("-created_at", "-id")
+
+
+#: Node columns a list never shows (polygons are large).
+_HEAVY = ("node__geometry", "holder_node__geometry")
+
+
+def for_list(qs: QuerySet) -> QuerySet:
+    """What a list of needs shows, cheaply: category and both nodes joined (without their polygons; few joins
+    keep the planning time low), assignees fetched afterwards only when there are any."""
+    return (
+        qs.select_related("category", "node", "holder_node")
+        .defer(*_HEAVY)
+        .prefetch_related("assigned_user", "assigned_group", "assigned_office")
+    )
 
 
 # --------------------------------------------------------------------------------------------- aggregates

@@ -188,6 +188,9 @@ class AidApiTests(RedesTestCase):
         self.assertEqual({r["block"]["code"] for r in block1["items"]}, {"S01-M001"})
         self.assertTrue(all(r["status"] == "selected" for r in block1["items"]))
         self.assertRegex(block1["items"][0]["code"], r"^[2-9A-Z]{4}-[2-9A-Z]{4}$")
+        # The address is personal data: the block liaison sees it, the volunteer (no VIEW_PERSONAL) does not.
+        self.assertTrue(all(r["address"].startswith("Calle") for r in block1["items"]))
+        self.assertTrue(all(r["address"] == "" for r in volunteer["items"]))
         for user in (self.w.observer, self.w.other_coord, self.w.operator):
             self.assertEqual(self.api(user, "get", path).status_code, 404)
 

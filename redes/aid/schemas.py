@@ -7,6 +7,8 @@ from uuid import UUID
 
 from ninja import Field, Schema
 
+from redes.accounts import scoping
+from redes.accounts.roles import Perm
 from redes.core.api import Input
 
 from .codes import display
@@ -351,7 +353,7 @@ class EntitlementOut(Schema):
     uuid: UUID
     code: str = Field(..., examples=["7KQ2-MX9P"], description="Shown as XXXX-XXXX; the QR encodes it.")
     household: UUID
-    address: str
+    address: str = Field(..., description="Empty unless the caller may see personal data on the block.")
     block: NodeBrief
     site: Ref | None = Field(None, description="Where the package is handed out.")
     status: str = Field(..., description="selected, not_selected, held, delivered or returned.")
@@ -370,7 +372,11 @@ class EntitlementOut(Schema):
         return obj.household.uuid
 
     @staticmethod
-    def resolve_address(obj) -> str:
+    def resolve_address(obj, context) -> str:
+        request = context.get("request") if context else None
+        user = getattr(request, "auth", None)
+        if user is None or not scoping.can(user, Perm.VIEW_PERSONAL, obj.node):
+            return ""  # volunteers deliver by code; the address is personal data
         return obj.household.address
 
     @staticmethod

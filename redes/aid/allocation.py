@@ -496,7 +496,7 @@ def _lottery(problem: Problem, seed: int) -> np.ndarray:
     canon = np.argsort(problem.household_ids, kind="stable")
     draws = np.random.PCG64(int(seed)).random_raw(n) if n else np.zeros(0, dtype=np.uint64)
     lottery = np.empty(n, dtype=np.int64)
-    lottery[canon[np.lexsort((np.arange(n), draws))]] = np.arange(n)
+    lottery[canon[np.argsort(draws, kind="stable")]] = np.arange(n)  # equal draws: sorted-id order
     return lottery
 
 

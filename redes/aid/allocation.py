@@ -496,7 +496,10 @@ def _lottery(problem: Problem, seed: int) -> np.ndarray:
     canon = np.argsort(problem.household_ids, kind="stable")
     draws = np.random.PCG64(int(seed)).random_raw(n) if n else np.zeros(0, dtype=np.uint64)
     lottery = np.empty(n, dtype=np.int64)
-    lottery[canon[np.argsort(draws, kind="stable")]] = np.arange(n)  # equal draws: sorted-id order
+    order = np.argsort(draws)
+    if n > 1 and not np.all(np.diff(draws[order]) > 0):  # equal 64-bit draws (~never): sorted-id order
+        order = np.argsort(draws, kind="stable")
+    lottery[canon[order]] = np.arange(n)
     return lottery
 
 

@@ -93,6 +93,7 @@ class Paths:
 
     next_holder: dict[int, int]
     top_nodes: list[int]
+    municipalities: list[int]
     holders: dict[int, list[int]]
     case_officers: dict[int, list[int]]
 
@@ -132,7 +133,14 @@ def escalation_paths(municipality: Municipality | None = None, on: dt.date | Non
             next_holder[node_id] = parent_id
         else:
             next_holder[node_id] = next_holder[parent_id]
-    return Paths(next_holder, top_nodes, dict(holders), dict(case_officers))
+    munis = (
+        Municipality.objects.all()
+        if municipality is None
+        else Municipality.objects.filter(pk=municipality.pk)
+    )
+    return Paths(
+        next_holder, top_nodes, list(munis.values_list("pk", flat=True)), dict(holders), dict(case_officers)
+    )
 
 
 def escalate_overdue(now: dt.datetime | None = None, municipality: Municipality | None = None) -> SweepResult:
@@ -157,6 +165,12 @@ def escalate_overdue(now: dt.datetime | None = None, municipality: Municipality 
 
 
 _OPEN_SQL = "(" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")"
+#: Due needs, found through ``need_muni_open`` (municipality, due_at): ``due_at <= escalate_at`` always holds
+#: for open needs, so the index range holds every candidate.
+_DUE_PG = (
+    f"n.municipality_id = ANY(%(munis)s::bigint[]) AND n.status IN {_OPEN_SQL} AND n.due_at <= %(now)s"
+    " AND n.escalate_at <= %(now)s"
+)
 
 
 def _tables():
@@ -166,8 +180,8 @@ def _tables():
 
 def _sweep_postgresql(now, municipality, paths: Paths, result: SweepResult):
     need_t, event_t = _tables()
-    muni_sql = "AND n.municipality_id = %(municipality)s" if municipality is not None else ""
     params = {
+        "munis": paths.municipalities,
         "now": now,
         "from": list(paths.next_holder),
         "to": list(paths.next_holder.values()),
@@ -180,14 +194,13 @@ def _sweep_postgresql(now, municipality, paths: Paths, result: SweepResult):
            SET holder_node_id = m.next_id, escalation_level = n.escalation_level + 1, acknowledged_at = NULL,
                escalate_at = %(now)s + make_interval(mins => n.ack_minutes), updated_at = %(now)s
           FROM unnest(%(from)s::bigint[], %(to)s::bigint[]) AS m(node_id, next_id)
-         WHERE n.escalate_at <= %(now)s AND n.holder_node_id = m.node_id AND NOT n.sensitive
-               AND n.status IN {_OPEN_SQL} {muni_sql}
+         WHERE {_DUE_PG} AND n.holder_node_id = m.node_id AND NOT n.sensitive
      RETURNING n.id, n.holder_node_id, n.escalation_level, n.status"""
     sensitive_cte = f"""
         UPDATE {need_t} n
            SET escalation_level = n.escalation_level + 1, acknowledged_at = NULL,
                escalate_at = %(now)s + make_interval(mins => n.ack_minutes), updated_at = %(now)s
-         WHERE n.escalate_at <= %(now)s AND n.sensitive AND n.status IN {_OPEN_SQL} {muni_sql}
+         WHERE {_DUE_PG} AND n.sensitive
      RETURNING n.id, n.municipality_id AS holder_node_id, n.escalation_level, n.status, n.holder_node_id AS at_node"""
     events = f"""
         INSERT INTO {event_t} (need_id, at, kind, from_status, to_status, node_id, data)
@@ -206,8 +219,7 @@ def _sweep_postgresql(now, municipality, paths: Paths, result: SweepResult):
         sensitive = cursor.fetchall()
         cursor.execute(
             f"""UPDATE {need_t} n SET escalate_at = NULL, updated_at = %(now)s
-                 WHERE n.escalate_at <= %(now)s AND n.holder_node_id = ANY(%(top)s::bigint[]) AND NOT n.sensitive
-                       AND n.status IN {_OPEN_SQL} {muni_sql}""",
+                 WHERE {_DUE_PG} AND n.holder_node_id = ANY(%(top)s::bigint[]) AND NOT n.sensitive""",
             params,
         )
         result.at_top = cursor.rowcount
@@ -220,7 +232,7 @@ def _sweep_sqlite(now, municipality, paths: Paths, result: SweepResult):
     at = adapt_datetime(now)
     muni_sql = "AND municipality_id = %s" if municipality is not None else ""
     muni_params = [municipality.pk] if municipality is not None else []
-    due = f"escalate_at <= %s AND status IN {_OPEN_SQL} {muni_sql}"
+    due = f"status IN {_OPEN_SQL} AND due_at <= %s AND escalate_at <= %s {muni_sql}"
     moved_rows: list[tuple] = []
     sensitive_rows: list[tuple] = []
     with connection.cursor() as cursor:
@@ -229,7 +241,7 @@ def _sweep_sqlite(now, municipality, paths: Paths, result: SweepResult):
         )
         cursor.execute("DELETE FROM needs_sweep_path")
         cursor.executemany("INSERT INTO needs_sweep_path VALUES (%s, %s)", list(paths.next_holder.items()))
-        cursor.execute(f"SELECT DISTINCT ack_minutes FROM {need_t} WHERE {due}", [at, *muni_params])
+        cursor.execute(f"SELECT DISTINCT ack_minutes FROM {need_t} WHERE {due}", [at, at, *muni_params])
         windows = [row[0] for row in cursor.fetchall()]
         for minutes in windows:
             later = adapt_datetime(now + dt.timedelta(minutes=minutes))
@@ -239,7 +251,7 @@ def _sweep_sqlite(now, municipality, paths: Paths, result: SweepResult):
                       FROM needs_sweep_path p
                      WHERE p.node_id = {need_t}.holder_node_id AND sensitive = 0 AND ack_minutes = %s AND {due}
                  RETURNING id, holder_node_id, escalation_level, status""",
-                [later, at, minutes, at, *muni_params],
+                [later, at, minutes, at, at, *muni_params],
             )
             moved_rows += cursor.fetchall()
             cursor.execute(
@@ -247,14 +259,14 @@ def _sweep_sqlite(now, municipality, paths: Paths, result: SweepResult):
                            escalate_at = %s, updated_at = %s
                      WHERE sensitive = 1 AND ack_minutes = %s AND {due}
                  RETURNING id, municipality_id, escalation_level, status, holder_node_id""",
-                [later, at, minutes, at, *muni_params],
+                [later, at, minutes, at, at, *muni_params],
             )
             sensitive_rows += cursor.fetchall()
         top_marks = ", ".join(["%s"] * len(paths.top_nodes)) or "NULL"
         cursor.execute(
             f"""UPDATE {need_t} SET escalate_at = NULL, updated_at = %s
                  WHERE holder_node_id IN ({top_marks}) AND sensitive = 0 AND {due}""",
-            [at, *paths.top_nodes, at, *muni_params],
+            [at, *paths.top_nodes, at, at, *muni_params],
         )
         result.at_top = cursor.rowcount
     copy_rows(

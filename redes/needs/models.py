@@ -422,16 +422,17 @@ class Need(models.Model):
         verbose_name = _("need")
         verbose_name_plural = _("needs")
         ordering = ["-created_at", "-id"]
+        # Neither ``holder_node`` nor ``escalate_at`` is indexed, so that the sweep's updates are HOT on
+        # PostgreSQL (no index entry written; the table keeps free room per page, see migration 0004). The sweep
+        # finds its candidates through ``due_at`` (never later than ``escalate_at`` for an open need), which
+        # ``need_muni_open`` orders; "held by me" filters a territory's queue.
         indexes = [
-            # Queues of open needs, most due first: per block, per holder, per municipality.
+            # Queues of open needs, most due first: per block, per municipality.
             models.Index(fields=["node", "due_at", "id"], condition=_OPEN_Q, name="need_node_open"),
-            models.Index(fields=["holder_node", "due_at", "id"], condition=_OPEN_Q, name="need_holder_open"),
             models.Index(fields=["municipality", "due_at", "id"], condition=_OPEN_Q, name="need_muni_open"),
             # Any status, newest first.
             models.Index(fields=["node", "status", "created_at"], name="need_node_status"),
             models.Index(fields=["municipality", "status", "created_at"], name="need_muni_status"),
-            # The sweep: only needs with a pending deadline.
-            models.Index(fields=["escalate_at"], condition=Q(escalate_at__isnull=False), name="need_sweep"),
             *(
                 models.Index(fields=[f], condition=Q(**{f"{f}__isnull": False}), name=f"need_{f}")
                 for f in (

@@ -592,6 +592,8 @@ def triage_need(need: Need, *, actor, category=None, urgency=None, note: str = "
                 need.escalate_at = at_level  # an escalated need keeps its escalation window
             if need.acknowledged_at is not None:
                 need.escalate_at = max(need.resolve_due, clock.now())
+            # The sweep finds needs by ``due_at``: the next escalation is never before it.
+            need.escalate_at = max(need.escalate_at, need.due_at)
         need.updated_at = clock.now()
         need.save()
         _event(

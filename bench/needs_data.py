@@ -54,7 +54,9 @@ def staff_accounts() -> dict:
     from redes.territories.models import Municipality
 
     aca = Municipality.objects.get(code="12001")
-    posts = list(LiaisonAssignment.objects.active().filter(municipality=aca, user__isnull=True).order_by("pk"))
+    posts = list(
+        LiaisonAssignment.objects.active().filter(municipality=aca, user__isnull=True).order_by("pk")
+    )
     password = make_password(None)
     users = User.objects.bulk_create(
         [User(username=f"aca-enlace-{p.pk}", full_name=p.full_name, password=password) for p in posts]
@@ -97,20 +99,44 @@ def write_needs(
 
     services.ensure_defaults(municipality)
     rnd = random.Random(seed)
-    cats = list(NeedCategory.objects.filter(municipality=municipality, sensitive=False).values_list("pk", flat=True))
+    cats = list(
+        NeedCategory.objects.filter(municipality=municipality, sensitive=False).values_list("pk", flat=True)
+    )
     violence = NeedCategory.objects.get(municipality=municipality, code="violencia").pk
     blocks = list(
-        Node.objects.filter(municipality=municipality, depth=municipality.leaf_depth).values_list("pk", flat=True)
+        Node.objects.filter(municipality=municipality, depth=municipality.leaf_depth).values_list(
+            "pk", flat=True
+        )
     )
     urgencies = ["low", "normal", "high", "critical"]
     u_weights = [15, 50, 25, 10]
     open_statuses = ["new", "triaged", "assigned", "in_progress"]
     closed_statuses = ["closed", "closed", "closed", "resolved", "cancelled", "duplicate"]
     columns = [
-        "uuid", "municipality_id", "node_id", "holder_node_id", "escalation_level", "category_id", "description",
-        "sensitive", "sensitive_text", "address", "contact_phone", "urgency", "channel", "status", "ack_due",
-        "resolve_due", "due_at", "ack_minutes", "escalate_at", "acknowledged_at", "outcome", "outcome_note",
-        "created_at", "updated_at",
+        "uuid",
+        "municipality_id",
+        "node_id",
+        "holder_node_id",
+        "escalation_level",
+        "category_id",
+        "description",
+        "sensitive",
+        "sensitive_text",
+        "address",
+        "contact_phone",
+        "urgency",
+        "channel",
+        "status",
+        "ack_due",
+        "resolve_due",
+        "due_at",
+        "ack_minutes",
+        "escalate_at",
+        "acknowledged_at",
+        "outcome",
+        "outcome_note",
+        "created_at",
+        "updated_at",
     ]
     muni_id, muni_node = municipality.pk, municipality.node_id
     counts = {"open": 0, "overdue": 0, "sensitive": 0}

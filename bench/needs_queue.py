@@ -73,7 +73,9 @@ def users(args) -> dict[str, list]:
         "case officer": (Role.CASE_OFFICER, aca.node.depth, 1),
     }
     for label, (role, depth, count) in plan.items():
-        nodes = list(Node.objects.filter(municipality=aca, depth=depth).order_by("pk").values_list("pk", flat=True))
+        nodes = list(
+            Node.objects.filter(municipality=aca, depth=depth).order_by("pk").values_list("pk", flat=True)
+        )
         if depth == aca.node.depth:
             nodes = [aca.node_id]
         chosen = sorted(rnd.sample(nodes, min(count, len(nodes))))
@@ -131,7 +133,12 @@ def main() -> None:
         result["build"] = needs_data.build_tree(args.seed)
         aca = Municipality.objects.get(code="12001")
         result["write"] = needs_data.write_needs(
-            aca, args.needs, seed=args.seed, now=now, open_share=args.open, overdue_share=0.33,
+            aca,
+            args.needs,
+            seed=args.seed,
+            now=now,
+            open_share=args.open,
+            overdue_share=0.33,
             progress=lambda done: print(f"\r{done:,} needs written", end="", file=sys.stderr),
         )
         print(file=sys.stderr)
@@ -192,7 +199,9 @@ def main() -> None:
     print(f"Needs queue with {result['needs_in_db']:,} needs ({result['db_version']}, {result['machine']})")
     if not clients:
         print("The queue page (needs-home) is not there: only the query layer is measured.")
-    print(f"{'role':<16}{'open in queue':>14}{'what':>7}{'p50 ms':>9}{'p95 ms':>9}{'target':>8}{'p95/target':>12}")
+    print(
+        f"{'role':<16}{'open in queue':>14}{'what':>7}{'p50 ms':>9}{'p95 ms':>9}{'target':>8}{'p95/target':>12}"
+    )
     for label, r in rows.items():
         for what in ("query", "count", "page"):
             if what not in r:

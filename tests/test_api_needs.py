@@ -125,9 +125,11 @@ class ListAndDetailTests(NeedsApiTestCase):
 
     def test_observers_and_strangers_get_no_list(self):
         w = self.w
-        for user in (w.observer, w.state_observer, w.nobody, w.volunteer):
+        for user in (w.observer, w.state_observer, w.nobody):
             with self.subTest(user=user.username):
                 self.assertEqual(self.api(user, "get", "needs").status_code, 403)
+        # A volunteer with nothing assigned has an empty queue.
+        self.assertEqual(self.api(w.volunteer, "get", "needs").json(), {"items": [], "count": 0})
 
     def test_detail_per_role(self):
         w = self.w

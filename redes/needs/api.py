@@ -17,7 +17,7 @@ from ninja.pagination import paginate
 
 from redes.accounts import scoping
 from redes.accounts.models import User
-from redes.accounts.roles import Perm
+from redes.accounts.roles import Perm, Role
 from redes.audit.models import Outcome as AuditOutcome
 from redes.audit.services import record_denied
 from redes.core.api import ERRORS, WRITE_ERRORS, Attempt, ErrorOut, NotFound, Paginator, user_of
@@ -329,9 +329,9 @@ def open_needs_map(request, municipality: str):
 )
 def list_needs(request, filters: Query[NeedFilters], page: Query[Paginator.Input]):
     user = user_of(request)
-    if not (scoping.can(user, Perm.HANDLE_NEEDS) or scoping.can(user, Perm.REPORT_NEEDS)) and not (
-        queries.group_ids(user) or Need.objects.filter(assigned_user=user).exists()
-    ):
+    works = scoping.can(user, Perm.HANDLE_NEEDS) or scoping.can(user, Perm.REPORT_NEEDS)
+    volunteer = any(g.role == Role.VOLUNTEER for g in scoping.grants(user))
+    if not (works or volunteer or queries.group_ids(user)):
         raise PermissionDenied(_("Your role sees aggregates only: use the counts and the map."))
     limit, offset = page.limit, page.offset
     node = find_node(request, filters.node, loc=["query", "node"]) if filters.node else None

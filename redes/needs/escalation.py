@@ -28,6 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -103,13 +104,21 @@ def escalation_paths(municipality: Municipality | None = None, on: dt.date | Non
     from redes.liaisons.models import LiaisonAssignment
 
     on = on or clock.now().date()
-    nodes = Node.objects.filter(municipality__isnull=False)
-    posts = LiaisonAssignment.objects.active(on).filter(user__isnull=False, user__is_active=True)
-    members = Membership.objects.active().filter(user__is_active=True, municipality__isnull=False)
     if municipality is not None:
-        nodes = nodes.filter(municipality=municipality)
-        posts = posts.filter(municipality=municipality)
-        members = members.filter(municipality=municipality)
+        munis = [municipality.pk]
+    else:
+        # Only municipalities with open needs (one probe of ``need_muni_open`` each): the tree of a whole
+        # country is not read every minute for nothing.
+        munis = list(
+            Municipality.objects.filter(
+                Exists(Need.objects.filter(municipality=OuterRef("pk"), status__in=OPEN_STATUSES))
+            ).values_list("pk", flat=True)
+        )
+    nodes = Node.objects.filter(municipality__in=munis)
+    posts = LiaisonAssignment.objects.active(on).filter(
+        municipality__in=munis, user__isnull=False, user__is_active=True
+    )
+    members = Membership.objects.active().filter(user__is_active=True, municipality__in=munis)
     rows = sorted(nodes.values_list("id", "parent_id", "depth"), key=lambda r: r[2])
     holders: dict[int, list[int]] = defaultdict(list)
     for node_id, user_id in posts.values_list("node_id", "user_id"):
@@ -133,14 +142,7 @@ def escalation_paths(municipality: Municipality | None = None, on: dt.date | Non
             next_holder[node_id] = parent_id
         else:
             next_holder[node_id] = next_holder[parent_id]
-    munis = (
-        Municipality.objects.all()
-        if municipality is None
-        else Municipality.objects.filter(pk=municipality.pk)
-    )
-    return Paths(
-        next_holder, top_nodes, list(munis.values_list("pk", flat=True)), dict(holders), dict(case_officers)
-    )
+    return Paths(next_holder, top_nodes, munis, dict(holders), dict(case_officers))
 
 
 def escalate_overdue(now: dt.datetime | None = None, municipality: Municipality | None = None) -> SweepResult:

@@ -14,8 +14,19 @@ LENGTH = 8
 _BATCH = 5000
 
 
-def _random_code() -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+def _random_codes(count: int) -> list[str]:
+    """``count`` uniform random codes from one read of the system's randomness (bytes below 248 = 8 × 31 map
+    evenly onto the alphabet; the others are drawn again)."""
+    out: list[str] = []
+    limit = len(ALPHABET) * (256 // len(ALPHABET))
+    while len(out) < count:
+        need = count - len(out)
+        usable = [b % len(ALPHABET) for b in secrets.token_bytes(need * LENGTH * 2) if b < limit]
+        for start in range(0, len(usable) - LENGTH + 1, LENGTH):
+            out.append("".join(ALPHABET[i] for i in usable[start : start + LENGTH]))
+            if len(out) == count:
+                break
+    return out
 
 
 def new_codes(count: int) -> list[str]:
@@ -26,8 +37,7 @@ def new_codes(count: int) -> list[str]:
     seen: set[str] = set()
     while len(out) < count:
         batch = []
-        while len(batch) < min(_BATCH, count - len(out)):
-            code = _random_code()
+        for code in _random_codes(min(_BATCH, count - len(out))):
             if code not in seen:
                 seen.add(code)
                 batch.append(code)

@@ -634,6 +634,27 @@ class DeliveryFormTests(AidFormsBase):
         campaign_page = self.coord.get(reverse("aid-campaign", args=[self.a.campaign.uuid]))
         self.assertEqual(campaign_page.context["totals"]["delivered"], 1)
 
+    def test_a_code_is_checked_before_confirming(self):
+        e = self.code_in(self.w.b11)
+        url = reverse("aid-deliver-check")
+        block1 = self.client_for(self.w.block1)
+        self.assertEqual(block1.get(url, {"code": e.code[:5]}).content.strip(), b"")
+        response = block1.get(url, {"code": codes.display(e.code).lower()})
+        self.assertContains(response, "Ready to deliver")
+        self.assertContains(response, f'data-site="{e.zone.site_id}"')
+        self.assertContains(response, "Calle Secreta")  # the liaison may see the address (home delivery)
+        volunteer = self.client_for(self.w.volunteer).get(url, {"code": e.code})
+        self.assertContains(volunteer, "Ready to deliver")
+        self.assertNotContains(volunteer, "Calle Secreta")
+        self.assertContains(
+            self.client_for(self.w.sector2).get(url, {"code": e.code}), "No entitlement has the code"
+        )
+        services.confirm_delivery(e, actor=self.w.coord, mode="home")
+        self.assertContains(block1.get(url, {"code": e.code}), "Already delivered on")
+        self.assertEqual(self.client_for(self.w.observer).get(url, {"code": e.code}).status_code, 403)
+        response = self.client_for(None).get(url, {"code": e.code})
+        self.assertEqual(response.status_code, 302)
+
     def test_the_only_site_serving_the_liaison_is_chosen_beforehand(self):
         response = self.client_for(self.w.block1).get(reverse("aid-deliver"))
         self.assertEqual(response.context["form"].initial.get("site"), self.a.stand)

@@ -464,7 +464,13 @@ class DeliveryForm(forms.Form):
         ),
     )
     mode = forms.ChoiceField(label=_("Where"), widget=forms.RadioSelect)
-    site = forms.ModelChoiceField(label=_("Site"), queryset=None, required=False, empty_label="—")
+    site = forms.ModelChoiceField(
+        label=_("Site"),
+        queryset=None,
+        required=False,
+        empty_label="—",
+        help_text=_("Needed when the package is handed over at the site."),
+    )
     photo = forms.FileField(label=_("Photo"), required=False, help_text=_("JPEG, PNG or WebP, at most 5 MB."))
     signature = forms.CharField(required=False, widget=forms.HiddenInput)
 

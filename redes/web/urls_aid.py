@@ -26,6 +26,7 @@ urlpatterns = [
     path("campaigns/<uuid:uuid>/print/", aid_campaigns.campaign_print, name="aid-campaign-print"),
     path("campaigns/<uuid:uuid>/<str:action>/", aid_campaigns.campaign_action, name="aid-campaign-action"),
     path("deliver/", aid_campaigns.deliver, name="aid-deliver"),
+    path("deliver/check/", aid_campaigns.deliver_check, name="aid-deliver-check"),
     path("public/map/", aid_public.public_map, name="aid-public-map"),
     path("public/campaign/<uuid:uuid>/", aid_public.public_report, name="aid-public-report"),
 ]

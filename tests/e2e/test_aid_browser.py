@@ -109,7 +109,9 @@ class AidDoneWhenTests(BrowserTestCase):
         pending = phone.locator(f'.aid-pending-list [data-code="{entitlement.code}"]')
         self.assertTrue(pending.is_visible())
         phone.fill("#id_code", entitlement.code[:4].lower() + " " + entitlement.code[4:])
-        phone.select_option("#id_site", label="Centro Comunitario S1")
+        phone.locator("#code-check .aid-check.ok").wait_for()  # checked as typed: block, campaign, site
+        self.assertIn("S01-M001", phone.locator("#code-check").inner_text())
+        self.assertEqual(phone.input_value("#id_site"), str(a.stand.pk))
         self.shot(phone, "aid-deliver-phone.png")
         phone.click("#confirm-delivery")
         phone.get_by_text("Delivered:").wait_for()
@@ -121,6 +123,9 @@ class AidDoneWhenTests(BrowserTestCase):
 
         # A second confirmation of the same code is refused with a clear message.
         phone.fill("#id_code", entitlement.code)
+        phone.locator(
+            "#code-check .aid-check.problem"
+        ).wait_for()  # already delivered, said before confirming
         phone.select_option("#id_site", label="Centro Comunitario S1")
         phone.click("#confirm-delivery")
         phone.get_by_text("This package was already delivered").wait_for()

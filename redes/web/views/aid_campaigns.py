@@ -16,6 +16,7 @@ from django.db.models import Count, Q
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -502,6 +503,40 @@ def deliver(request):
         "show_personal": show_personal,
     }
     return render(request, "web/aid/deliver.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def deliver_check(request):
+    """What a typed or scanned code is, before confirming (htmx): its block, campaign and site, or why it cannot
+    be delivered. Reads only the user's territory; a code elsewhere looks unknown."""
+    from redes.aid.models import EntitlementStatus
+
+    require_perm(request, Perm.DELIVER_AID)
+    raw = (request.GET.get("code") or "").strip()
+    code = codes.normalize(raw)
+    context = {"code": code, "entitlement": None, "problem": ""}
+    if len(code) < codes.LENGTH:
+        return render(request, "web/aid/_deliver_check.html", context)
+    try:
+        entitlement = find_by_code(code, entitlements_of(request.user))
+    except ValidationError as exc:
+        context["problem"] = " ".join(exc.messages)
+        return render(request, "web/aid/_deliver_check.html", context)
+    context["entitlement"] = entitlement
+    if entitlement.status == EntitlementStatus.DELIVERED:
+        context["problem"] = _("Already delivered on %(when)s.") % {
+            "when": formats.date_format(timezone.localtime(entitlement.delivered_at), "SHORT_DATETIME_FORMAT")
+        }
+    elif entitlement.status == EntitlementStatus.HELD:
+        context["problem"] = _("On hold until its possible duplicate is reviewed.")
+    elif entitlement.status != EntitlementStatus.SELECTED:
+        context["problem"] = _("This household was not selected in this campaign.")
+    elif entitlement.campaign.status != "running":
+        context["problem"] = _("The campaign is not delivering right now.")
+    if scoping.can(request.user, Perm.VIEW_PERSONAL, entitlement.node):
+        _attach_addresses(request.user, [entitlement])
+    return render(request, "web/aid/_deliver_check.html", context)
 
 
 def _attach_addresses(user, rows) -> None:

@@ -19,6 +19,31 @@
   for (var i = 0; i < modes.length; i++) modes[i].addEventListener("change", syncMode);
   syncMode();
 
+  // What the code is (block, campaign, site) or why it cannot be delivered, as one types; the site follows.
+  var check = document.getElementById("code-check"), siteSelect = form.querySelector("[name=site]");
+  var checkTimer = null, lastChecked = null;
+  function runCheck() {
+    var value = code.value.replace(/[^0-9a-z]/gi, "");
+    if (value === lastChecked) return;
+    lastChecked = value;
+    if (value.length < 8) { check.innerHTML = ""; return; }
+    fetch(labels.checkUrl + "?code=" + encodeURIComponent(value), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : ""; })
+      .then(function (html) {
+        if (value !== lastChecked) return;
+        check.innerHTML = html;
+        var ok = check.querySelector("[data-site]");
+        if (ok && ok.dataset.site && siteSelect && siteSelect.querySelector('option[value="' + ok.dataset.site + '"]')) {
+          siteSelect.value = ok.dataset.site;
+        }
+      })
+      .catch(function () { check.innerHTML = ""; });
+  }
+  function soon() { clearTimeout(checkTimer); checkTimer = setTimeout(runCheck, 250); }
+  code.addEventListener("input", soon);
+  code.addEventListener("change", soon);
+  if (code.value) soon();
+
   // Picking an entry of the list fills the code without a page load.
   var picks = document.querySelectorAll("[data-code]");
   for (var j = 0; j < picks.length; j++) {
@@ -27,6 +52,7 @@
       code.value = this.getAttribute("data-code");
       form.scrollIntoView({ behavior: "smooth", block: "start" });
       code.focus();
+      soon();
     });
   }
 
@@ -56,6 +82,7 @@
               code.value = codes[0].rawValue.trim().toUpperCase();
               stopScan();
               code.focus();
+              soon();
             } else {
               timer = setTimeout(tick, 250);
             }

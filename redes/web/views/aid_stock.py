@@ -15,6 +15,7 @@ from django.db.models import Count, Sum
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from redes.accounts.roles import Perm
@@ -334,56 +335,73 @@ def site_detail(request, uuid):
     return render(request, "web/aid/site.html", _site_context(request, site))
 
 
+def _receive(request, site, data):
+    return _services().receive_donation(
+        actor=request.user, donor=data["donor"], site=site, lines=[(data["item"], data["quantity"])]
+    )
+
+
+def _transfer(request, site, data):
+    return _services().transfer_stock(
+        actor=request.user,
+        from_site=site,
+        to_site=data["to_site"],
+        item=data["item"],
+        quantity=data["quantity"],
+    )
+
+
+def _adjust(request, site, data):
+    return _services().adjust_stock(
+        actor=request.user, site=site, item=data["item"], quantity=data["quantity"], reason=data["reason"]
+    )
+
+
+def _edit(request, site, data):
+    return _services().save_site(site, actor=request.user, **data)
+
+
+#: The forms of a site's page: the audit action of a refusal, the service call and the message when done.
+SITE_ACTIONS = {
+    "receive": ("aid.donation.receive", _receive, gettext_lazy("Stock received.")),
+    "transfer": ("aid.stock.transfer", _transfer, gettext_lazy("Stock transferred.")),
+    "adjust": ("aid.stock.adjust", _adjust, gettext_lazy("Stock adjusted.")),
+    "edit": ("aid.site.save", _edit, gettext_lazy("Site saved.")),
+}
+
+
+def _site_action_form(request, site, action):
+    user, items = request.user, items_of(site.municipality)
+    if action == "receive":
+        donors_qs = donors_of(user).filter(municipality=site.municipality)
+        return ReceiveForm(request.POST, prefix=action, donors=donors_qs, items=items)
+    if action == "transfer":
+        others = sites_of(user).filter(municipality=site.municipality, active=True).exclude(pk=site.pk)
+        return TransferForm(request.POST, prefix=action, sites=others, items=items)
+    if action == "adjust":
+        return AdjustForm(request.POST, prefix=action, items=items)
+    return SiteForm(request.POST, prefix=action, nodes=_municipality_nodes(site.municipality))
+
+
 @login_required
 @require_POST
 def site_action(request, uuid, action):
     """Receive, transfer, adjust or edit at a site; a refusal shows on the form, the ledger unchanged."""
-    actions = {
-        "receive": "aid.donation.receive",
-        "transfer": "aid.stock.transfer",
-        "adjust": "aid.stock.adjust",
-    }
-    audit_action = actions.get(action, "aid.site.save")
+    if action not in SITE_ACTIONS:
+        raise PermissionDenied
+    audit_action, call, done = SITE_ACTIONS[action]
     require_perm(request, Perm.MANAGE_AID, audit_action)
     site = _site_or_404(request, uuid)
-    user = request.user
-    items = items_of(site.municipality)
-    services = _services()
-    if action == "receive":
-        donors_qs = donors_of(user).filter(municipality=site.municipality)
-        form = ReceiveForm(request.POST, prefix="receive", donors=donors_qs, items=items)
-        call = lambda d: services.receive_donation(  # noqa: E731
-            actor=user, donor=d["donor"], site=site, lines=[(d["item"], d["quantity"])], kind="in_kind"
-        )
-        done = _("Stock received.")
-    elif action == "transfer":
-        others = sites_of(user).filter(municipality=site.municipality, active=True).exclude(pk=site.pk)
-        form = TransferForm(request.POST, prefix="transfer", sites=others, items=items)
-        call = lambda d: services.transfer_stock(  # noqa: E731
-            actor=user, from_site=site, to_site=d["to_site"], item=d["item"], quantity=d["quantity"]
-        )
-        done = _("Stock transferred.")
-    elif action == "adjust":
-        form = AdjustForm(request.POST, prefix="adjust", items=items)
-        call = lambda d: services.adjust_stock(  # noqa: E731
-            actor=user, site=site, item=d["item"], quantity=d["quantity"], reason=d["reason"]
-        )
-        done = _("Stock adjusted.")
-    elif action == "edit":
-        form = SiteForm(request.POST, prefix="edit", nodes=_municipality_nodes(site.municipality))
-        call = lambda d: services.save_site(site, actor=user, **d)  # noqa: E731
-        done = _("Site saved.")
-    else:
-        raise PermissionDenied
+    form = _site_action_form(request, site, action)
     if not form.is_valid():
         audit_rejected(request, audit_action, form, site)
     else:
         try:
-            call(form.cleaned_data)
+            call(request, site, form.cleaned_data)
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            messages.success(request, done)
+            messages.success(request, str(done))
             return redirect("aid-site", uuid=site.uuid)
     context = _site_context(request, site, **{action: form})
     return render(request, "web/aid/site.html", context, status=400)

@@ -41,24 +41,27 @@ _ROW_RELATED = (
 )
 
 
-def prime_rows(rows: list[Need]) -> list[Need]:
-    """Give each row's holder node its municipality (levels loaded once per municipality), so that
-    ``holder_label`` costs no query per row."""
-    ids = {row.holder_node.municipality_id for row in rows if row.holder_node.municipality_id}
-    munis = Municipality.objects.in_bulk(ids)
-    for muni in munis.values():
-        muni.level_names()
+def prime_rows(rows: list[Need], cache: dict | None = None) -> list[Need]:
+    """Give each row's nodes their municipality (levels loaded once per municipality and request), so that
+    ``holder_label`` costs no query per row. ``cache`` (municipality id → Municipality) is shared by the
+    lists of one page."""
+    cache = {} if cache is None else cache
+    missing = {row.holder_node.municipality_id for row in rows} - set(cache) - {None}
+    if missing:
+        for muni in Municipality.objects.in_bulk(missing).values():
+            muni.level_names()
+            cache[muni.pk] = muni
     for row in rows:
-        muni = munis.get(row.holder_node.municipality_id)
+        muni = cache.get(row.holder_node.municipality_id)
         if muni is not None:
             row.holder_node.municipality = muni
             row.node.municipality = muni
     return rows
 
 
-def _rows(qs, limit: int | None = None) -> list[Need]:
-    qs = qs.select_related(*_ROW_RELATED)
-    return prime_rows(list(qs[:limit] if limit else qs))
+def _rows(qs, limit: int, cache: dict) -> list[Need]:
+    qs = qs.select_related(*_ROW_RELATED).defer("node__geometry", "holder_node__geometry")
+    return prime_rows(list(qs[:limit]), cache)
 
 
 def _area_nodes(user) -> list[Node]:
@@ -84,7 +87,7 @@ def _queue_filters(form: QueueFilterForm, user) -> dict:
     return filters
 
 
-def _sections(user, roles: set[str]) -> list[dict]:
+def _sections(user, roles: set[str], cache: dict) -> list[dict]:
     """What each role looks at first, above the full queue."""
     sections = []
     now = clock.now()
@@ -94,7 +97,7 @@ def _sections(user, roles: set[str]) -> list[dict]:
         escalated = visible.filter(
             holder_node_id__in=held, escalation_level__gt=0, status__in=OPEN_STATUSES
         ).order_by("due_at", "id")
-        rows = _rows(escalated, SECTION_SIZE)
+        rows = _rows(escalated, SECTION_SIZE, cache)
         if rows:
             sections.append({"key": "escalated", "title": _("Escalated to you"), "rows": rows})
     if Role.COORDINATOR in roles:
@@ -103,7 +106,7 @@ def _sections(user, roles: set[str]) -> list[dict]:
             {
                 "key": "overdue",
                 "title": _("Overdue"),
-                "rows": _rows(overdue, SECTION_SIZE),
+                "rows": _rows(overdue, SECTION_SIZE, cache),
                 "empty": _("Nothing overdue."),
             }
         )
@@ -113,7 +116,7 @@ def _sections(user, roles: set[str]) -> list[dict]:
             {
                 "key": "sensitive",
                 "title": _("Sensitive cases"),
-                "rows": _rows(sensitive, SECTION_SIZE),
+                "rows": _rows(sensitive, SECTION_SIZE, cache),
                 "empty": _("No open sensitive case."),
             }
         )
@@ -123,7 +126,7 @@ def _sections(user, roles: set[str]) -> list[dict]:
             {
                 "key": "registered",
                 "title": _("Registered by you"),
-                "rows": _rows(mine, SECTION_SIZE),
+                "rows": _rows(mine, SECTION_SIZE, cache),
                 "empty": _("You have not registered any need yet."),
             }
         )
@@ -158,7 +161,8 @@ def needs_home(request):
     )
     filters = _queue_filters(form, user)
     page = page_of(queries.queue(user, **filters), request.GET.get("page"))
-    prime_rows(page.rows)
+    cache: dict = {}
+    prime_rows(page.rows, cache)
     for row in page.rows:
         row.stub = queries.is_stub(row, user)
     first_page = page.number == 1 and not filters
@@ -167,7 +171,7 @@ def needs_home(request):
         "page": page,
         "rows": page.rows,
         "filtered": bool(filters),
-        "sections": _sections(user, roles) if first_page else [],
+        "sections": _sections(user, roles, cache) if first_page else [],
         "can_report": scoping.can(user, Perm.REPORT_NEEDS),
         "can_hotline": bool(roles & {Role.HOTLINE_OPERATOR, Role.COORDINATOR}),
         "can_manage": scoping.can(user, Perm.MANAGE_NEEDS),

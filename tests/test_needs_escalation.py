@@ -244,3 +244,29 @@ class SweepCommandTests(RedesTestCase):
             call_command("needs", "sweep", "--at", "mañana", stdout=StringIO(), stderr=StringIO())
         with self.assertRaisesMessage(CommandError, "99999"):
             call_command("needs", "sweep", "--municipality", "99999", stdout=StringIO(), stderr=StringIO())
+
+
+class SweeperThreadTests(RedesTestCase):
+    def test_the_sweeper_thread_calls_the_sweep_and_stops(self):
+        import threading
+
+        from redes.core import worker
+
+        called = threading.Event()
+        with mock.patch(
+            "redes.needs.services.escalate_overdue",
+            side_effect=lambda: called.set() or mock.Mock(escalated=0, sensitive=0),
+        ):
+            thread = worker.start_sweeper(interval=0.01)
+            self.addCleanup(worker.stop_sweeper)
+            self.assertTrue(thread.daemon)
+            self.assertIs(worker.start_sweeper(interval=0.01), thread)  # once per process
+            self.assertTrue(called.wait(30))  # a bound for a stuck thread, not a timing assertion
+            worker.stop_sweeper()
+        self.assertFalse(thread.is_alive())
+
+    def test_no_sweeper_with_worker_off(self):
+        from redes.core import worker
+
+        with mock.patch.dict("os.environ", {"REDES_WORKER": "0"}):
+            self.assertIsNone(worker.start_sweeper(interval=0.01))

@@ -58,20 +58,19 @@ def chosen_municipality(request, action: str = "") -> tuple[Municipality, list[M
     return choices[0], choices
 
 
-def managed_ids(user) -> list[int]:
-    return [m.pk for m in managed_municipalities(user)]
+# The scoped querysets of ``aid.queries`` (the one door to aid records), under short names for the pages.
 
 
 def donors_of(user):
-    from redes.aid.models import Donor
+    from redes.aid import queries
 
-    return Donor.objects.filter(municipality_id__in=managed_ids(user))
+    return queries.donors(user)
 
 
 def sites_of(user, perm: str = Perm.MANAGE_AID):
-    from redes.aid.models import Site
+    from redes.aid import queries
 
-    return scoping.scoped(Site.objects.all(), user, perm, via="node")
+    return queries.sites(user, perm)
 
 
 def items_of(municipality):
@@ -81,12 +80,13 @@ def items_of(municipality):
 
 
 def campaigns_of(user, perm: str = Perm.MANAGE_AID):
-    from redes.aid.models import Campaign
+    from redes.aid import queries
 
-    return scoping.scoped(Campaign.objects.all(), user, perm, via="node")
+    return queries.campaigns(user, perm)
 
 
 def entitlements_of(user, perm: str = Perm.DELIVER_AID):
+    """Entitlements on blocks where the user holds ``perm`` (no ordering or joins: callers add theirs)."""
     from redes.aid.models import Entitlement
 
     return scoping.scoped(Entitlement.objects.all(), user, perm, via="node")

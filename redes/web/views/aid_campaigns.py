@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -48,6 +48,8 @@ BLOCK_BARS = 60
 #: Above this many blocks the block filters are typed codes instead of a list.
 BLOCK_CHOICES = 200
 DELIVER_LIST = 30
+#: Within a block: by rank, households without one (held, not selected) last on every database.
+RANK_ORDER = F("rank").asc(nulls_last=True)
 
 #: Why a household was or was not chosen, for people (codes of ``aid.allocation`` and ``aid.campaigns``).
 REASON_LABELS = {
@@ -209,7 +211,7 @@ def _campaign_context(request, campaign, edit_form=None) -> dict:
     households = (
         Entitlement.objects.filter(campaign=campaign)
         .select_related("node", "zone__site", "household")
-        .order_by("node__code", "rank", "pk")
+        .order_by("node__code", RANK_ORDER, "pk")
     )
     if status_filter:
         households = households.filter(status=status_filter)
@@ -374,7 +376,7 @@ def campaign_print(request, uuid):
     qs = (
         Entitlement.objects.filter(campaign=campaign, status__in=["selected", "delivered"])
         .select_related("node", "zone__site")
-        .order_by("node__code", "rank", "pk")
+        .order_by("node__code", RANK_ORDER, "pk")
     )
     block = request.GET.get("block") or ""
     if block:
@@ -420,7 +422,7 @@ def _pending(user, block: str = ""):
         entitlements_of(user)
         .filter(status="selected", campaign__status="running")
         .select_related("node", "campaign", "zone__site")
-        .order_by("node__code", "rank", "pk")
+        .order_by("node__code", RANK_ORDER, "pk")
     )
     if block:
         qs = qs.filter(node__code=block)

@@ -355,6 +355,7 @@ class PublicPagesTests(AidPagesBase):
         self.assertContains(response, "Comedor Vecinal S2")
         self.assertContains(response, "150 portions a day")
         self.assertNotContains(response, "Bodega Municipal")  # not public
+        self.assertContains(response, reverse("aid-public-report", args=[self.a.campaign.uuid]))
         for text in PRIVATE:
             self.assertNotContains(response, text)
 

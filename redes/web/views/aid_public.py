@@ -13,6 +13,8 @@ from redes.territories.models import Municipality
 
 from .aid import get_or_404
 
+PUBLIC_CAMPAIGNS = 20
+
 
 @require_GET
 def public_map(request):
@@ -35,7 +37,12 @@ def public_map(request):
             raise Http404
     geojson = queries.public_sites(municipality)
     features = geojson.get("features", []) if isinstance(geojson, dict) else []
-    context = {"municipality": municipality, "geojson": geojson, "features": features}
+    context = {
+        "municipality": municipality,
+        "geojson": geojson,
+        "features": features,
+        "campaigns": list(queries.public_campaigns(municipality)[:PUBLIC_CAMPAIGNS]),
+    }
     return render(request, "web/aid/public_map.html", context)
 
 

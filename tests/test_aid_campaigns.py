@@ -270,3 +270,36 @@ class ZoneChoiceTests(RedesTestCase):
         campaigns.allocate_campaign(c, actor=self.w.coord)
         self.assertEqual(c.summary["packages"], 1)
         self.assertEqual(Entitlement.objects.filter(campaign=c, status=EntitlementStatus.SELECTED).count(), 1)
+
+
+class CodeCollisionTests(RedesTestCase):
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        cls.a = build_aid(cls.w)
+        households(cls.w.b11, [10, 20, 30])
+        stock_site(cls.a.stand1, cls.a, 1)
+
+    def test_a_code_already_taken_is_drawn_again(self):
+        from unittest import mock
+
+        from redes.aid import codes
+
+        first = campaigns.create_campaign(
+            actor=None, name="A", template=self.a.package, node=self.w.s1, seed=1
+        )
+        campaigns.allocate_campaign(first, actor=None)
+        taken = list(Entitlement.objects.filter(campaign=first).values_list("code", flat=True))
+        original = codes.new_codes
+
+        def colliding(count, *, check=True):
+            return taken[:count] if not check else original(count, check=True)
+
+        second = campaigns.create_campaign(
+            actor=None, name="B", template=self.a.package, node=self.w.s1, seed=1
+        )
+        with mock.patch.object(codes, "new_codes", side_effect=colliding):
+            campaigns.allocate_campaign(second, actor=None)
+        fresh = set(Entitlement.objects.filter(campaign=second).values_list("code", flat=True))
+        self.assertEqual(len(fresh), 3)
+        self.assertFalse(fresh & set(taken))

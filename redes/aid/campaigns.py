@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -462,7 +462,7 @@ def allocate_campaign(campaign: Campaign, *, actor) -> Campaign:
         }
         position = {hid: k for k, hid in enumerate(eligible.household_ids)}
         outcome = {eligible.household_ids[i]: k for k, i in enumerate(in_problem)}
-        all_codes = codes.new_codes(len(eligible.household_ids))
+        all_codes = codes.new_codes(len(eligible.household_ids), check=False)
         rows = []
         for hid in eligible.household_ids:
             i = position[hid]
@@ -588,8 +588,7 @@ def _write_entitlements(campaign: Campaign, rows: list[tuple]) -> None:
     from redes.core.db import copy_rows, reserve_ids
     from redes.registry.bulk import uuid4_hexes
 
-    for start in range(0, len(rows), BATCH):
-        chunk = rows[start : start + BATCH]
+    def write(chunk, chunk_codes):
         ids = reserve_ids(Entitlement, len(chunk))
         copy_rows(
             Entitlement,
@@ -597,11 +596,27 @@ def _write_entitlements(campaign: Campaign, rows: list[tuple]) -> None:
             [
                 (pk, u, campaign.municipality_id, campaign.pk, hid, node_id, zone_id, code, str(status), reason,
                  json.dumps(data, sort_keys=True), rank, "")
-                for pk, u, (hid, node_id, zone_id, code, status, reason, data, rank) in zip(
-                    ids, uuid4_hexes(len(chunk)), chunk, strict=True
+                for pk, u, code, (hid, node_id, zone_id, _code, status, reason, data, rank) in zip(
+                    ids, uuid4_hexes(len(chunk)), chunk_codes, chunk, strict=True
                 )
             ],
         )  # fmt: skip
+
+    # COPY raises the driver's own error (it bypasses Django's wrapper): catch both.
+    refused = (IntegrityError, connection.Database.IntegrityError)
+    for start in range(0, len(rows), BATCH):
+        chunk = rows[start : start + BATCH]
+        try:
+            with transaction.atomic():
+                write(chunk, [row[3] for row in chunk])
+        except refused:
+            # A code already taken (rare): draw this batch's codes again, checked. A household twice would fail
+            # again here, and the unique constraint refuses it.
+            try:
+                with transaction.atomic():
+                    write(chunk, codes.new_codes(len(chunk), check=True))
+            except refused as exc:
+                raise invalid(_("A household appears twice in the campaign."), "duplicate_household") from exc
 
 
 def _block_coverage(result, problem, selected) -> list[float]:

@@ -29,8 +29,11 @@ def _random_codes(count: int) -> list[str]:
     return out
 
 
-def new_codes(count: int) -> list[str]:
-    """``count`` fresh codes, unique among themselves and against every stored entitlement."""
+def new_codes(count: int, *, check: bool = True) -> list[str]:
+    """``count`` fresh codes, unique among themselves and (``check``) against every stored entitlement.
+
+    Without ``check`` the caller relies on the unique index and retries on a collision (bulk writes: a
+    collision is rare, ~count × stored / 31^8, so checking every code costs more than retrying a batch)."""
     from .models import Entitlement
 
     out: list[str] = []
@@ -41,7 +44,9 @@ def new_codes(count: int) -> list[str]:
             if code not in seen:
                 seen.add(code)
                 batch.append(code)
-        taken = set(Entitlement.objects.filter(code__in=batch).values_list("code", flat=True))
+        taken = (
+            set(Entitlement.objects.filter(code__in=batch).values_list("code", flat=True)) if check else set()
+        )
         out.extend(c for c in batch if c not in taken)
     return out
 

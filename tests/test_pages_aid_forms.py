@@ -581,7 +581,7 @@ class CampaignFormTests(AidFormsBase):
         for e in selected:
             self.assertIn(codes.display(e.code), content)
         self.assertEqual(content.count('class="aid-card"'), selected.count())
-        self.assertIn("<svg", content)
+        self.assertIn('<svg viewBox="0 0', content)  # scalable: print CSS gives it 32 mm
         for text in ("Rosa Privada", "Pedro Privado", "Calle Secreta"):
             self.assertNotIn(text, content)
         only = self.coord.get(

@@ -361,8 +361,12 @@ def campaign_action(request, uuid, action):
 
 
 def qr_svg(code: str) -> str:
-    """The entitlement code as an inline QR SVG (segno), scalable for print."""
-    return codes.qr_svg(code)
+    """The entitlement code (bare, as scanners read it) as an inline QR SVG with a viewBox, so print CSS can size
+    it (32 mm on the cards)."""
+    import segno
+
+    qr = segno.make(code, error="m", micro=False)
+    return qr.svg_inline(scale=4, border=2, omitsize=True, title=codes.display(code))
 
 
 @login_required

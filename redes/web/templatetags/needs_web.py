@@ -48,18 +48,6 @@ def deadline_text(when: dt.datetime | None, now: dt.datetime | None = None) -> s
     return (_DUE if when >= now else _LATE)[unit](n)
 
 
-@register.filter
-def due(need) -> str:
-    """``due in 3 h`` or ``overdue by 2 h`` for an open need; empty once it is resolved or closed."""
-    return deadline_text(next_deadline(need))
-
-
-@register.filter
-def is_late(need) -> bool:
-    when = next_deadline(need)
-    return when is not None and when < clock.now()
-
-
 @register.simple_tag(takes_context=True)
 def needs_unread(context) -> int:
     """How many in-app notifications the signed-in user has not read (one indexed COUNT)."""

@@ -25,6 +25,7 @@ from redes.needs.models import OPEN_STATUSES, Need, NeedCategory
 from redes.territories.models import Municipality, Node
 
 from ..forms_needs import QueueFilterForm
+from ..templatetags.needs_web import deadline_text, next_deadline
 from .common import is_htmx
 from .needs_common import is_case_officer, page_of, pick_municipality, roles_of
 
@@ -43,19 +44,23 @@ _ROW_RELATED = (
 
 def prime_rows(rows: list[Need], cache: dict | None = None) -> list[Need]:
     """Give each row's nodes their municipality (levels loaded once per municipality and request), so that
-    ``holder_label`` costs no query per row. ``cache`` (municipality id → Municipality) is shared by the
-    lists of one page."""
+    ``holder_label`` costs no query per row, and its deadline as text (``due_text``, ``late``). ``cache``
+    (municipality id → Municipality) is shared by the lists of one page."""
     cache = {} if cache is None else cache
     missing = {row.holder_node.municipality_id for row in rows} - set(cache) - {None}
     if missing:
         for muni in Municipality.objects.in_bulk(missing).values():
             muni.level_names()
             cache[muni.pk] = muni
+    now = clock.now()
     for row in rows:
         muni = cache.get(row.holder_node.municipality_id)
         if muni is not None:
             row.holder_node.municipality = muni
             row.node.municipality = muni
+        when = next_deadline(row)
+        row.due_text = deadline_text(when, now)
+        row.late = when is not None and when < now
     return rows
 
 

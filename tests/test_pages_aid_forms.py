@@ -467,6 +467,41 @@ class CampaignFormTests(AidFormsBase):
         campaign.refresh_from_db()
         self.assertEqual(campaign.status, "finished")
 
+    def test_need_categories_are_offered_by_their_names(self):
+        from redes.needs.models import NeedCategory
+
+        NeedCategory.objects.create(municipality=self.w.esc, code="agua-potable", name="Agua potable")
+        NeedCategory.objects.create(municipality=self.w.aca, code="ajena", name="Categoría ajena")
+        page = self.coord.get(reverse("aid-campaigns"))
+        self.assertContains(page, "Agua potable")
+        self.assertNotContains(page, "Categoría ajena")
+        response = self.coord.post(
+            reverse("aid-campaigns"),
+            {
+                "name": "Con necesidades",
+                "template": self.a.template.pk,
+                "node": self.w.s1.pk,
+                "min_priority": "0",
+                "need_categories": ["agua-potable"],
+            },
+        )
+        self.assertEqual(response.status_code, 302)
+        campaign = Campaign.objects.get(name="Con necesidades")
+        self.assertEqual(
+            (campaign.need_categories, campaign.include_without_needs), (["agua-potable"], False)
+        )
+        response = self.coord.post(
+            reverse("aid-campaigns"),
+            {
+                "name": "Otra",
+                "template": self.a.template.pk,
+                "node": self.w.s1.pk,
+                "min_priority": "0",
+                "need_categories": ["ajena"],
+            },
+        )
+        self.assertContains(response, "Select a valid choice", status_code=400)
+
     def test_a_bad_campaign_is_refused(self):
         before = self.rejected("aid.campaign.create")
         count = Campaign.objects.count()

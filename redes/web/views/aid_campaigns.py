@@ -116,8 +116,10 @@ def _need_categories(municipality) -> list[tuple[str, str]]:
         return []
     from redes.needs.models import NeedCategory
 
-    names = dict(NeedCategory.objects.filter(municipality=municipality).values_list("code", "name"))
-    return [(code, f"{names.get(code, code)} ({code})") for code in sorted(known)]
+    labels = {
+        c.code: str(c.label) for c in NeedCategory.objects.filter(municipality=municipality, code__in=known)
+    }
+    return sorted(((code, labels.get(code, code)) for code in known), key=lambda pair: pair[1].casefold())
 
 
 def _form_data(form) -> dict:

@@ -364,6 +364,40 @@ class SiteFormTests(AidFormsBase):
         self.assertEqual(ledger_state(), before)
         self.assertEqual(self.rejected("aid.stock.adjust"), audit + 2)
 
+    def test_anonymous_writes_go_to_sign_in_and_change_nothing(self):
+        a = self.a
+        before = ledger_state()
+        anonymous = self.client_for(None)
+        posts = [
+            (
+                reverse("aid-site-action", args=[a.stand.uuid, "adjust"]),
+                {"adjust-item": a.soap.pk, "adjust-quantity": "5", "adjust-reason": "x"},
+            ),
+            (
+                reverse("aid-donation-new"),
+                {
+                    "donor": a.donor.pk,
+                    "site": a.stand.pk,
+                    "kind": "in_kind",
+                    "item0": a.rice.pk,
+                    "quantity0": "1",
+                },
+            ),
+            (reverse("aid-campaign-action", args=[a.campaign.uuid, "finish"]), {}),
+            (
+                reverse("aid-deliver"),
+                {"code": Entitlement.objects.filter(status="selected").first().code, "mode": "home"},
+            ),
+        ]
+        for url, data in posts:
+            with self.subTest(url=url):
+                response = anonymous.post(url, data)
+                self.assertEqual(response.status_code, 302)
+                self.assertIn(reverse("login"), response["Location"])
+        self.assertEqual(ledger_state(), before)
+        a.campaign.refresh_from_db()
+        self.assertEqual(a.campaign.status, "running")
+
     def test_an_unknown_action_is_refused(self):
         response = self.coord.post(reverse("aid-site-action", args=[self.a.stand.uuid, "steal"]), {})
         self.assertEqual(response.status_code, 403)

@@ -187,6 +187,11 @@ class NeedsOnAPhoneTests(BrowserTestCase):
             household=self.household,
         )
         services.save_office(w.esc, actor=w.coord, name="Instituto Municipal de las Mujeres", kind="hotline")
+        # Long names must not push the header off a phone's screen.
+        w.block1.full_name = "Marcela Guadalupe Rendón Albarrán de la Fuente"
+        w.block1.save(update_fields=["full_name"])
+        w.b11.name = "Manzana 001 (Prolongación Barbados y Ampliación Baja California)"
+        w.b11.save(update_fields=["name"])
         pages = {
             "block1": ["/needs/new/", f"/needs/new/?household={self.household.uuid}", "/needs/map/"],
             "operator": ["/needs/hotline/?phone=8112345678"],

@@ -10,6 +10,7 @@ from django.test import override_settings
 
 from redes.audit.models import AuditEvent
 from redes.core import clock
+from redes.needs import services
 from redes.needs.escalation import escalate_overdue
 from redes.needs.models import Need, Notification
 from redes.registry import services as registry_services
@@ -268,11 +269,23 @@ class MapTests(NeedsWorld):
         text = json.dumps(data)
         for private in ("Despensa", "Hidalgo", "Ana", "Blanca"):
             self.assertNotIn(private, text)
-        # Observers: small counts are hidden.
-        data = self.data(self.w.observer, m="19021")
-        self.assertTrue(all(f["properties"]["open"] is None for f in data["features"]))
+        # Observers: counts per sector, and a sector with fewer than 5 open needs is left out.
+        self.assertEqual(self.data(self.w.observer, m="19021")["features"], [])
         page = self.client_for(self.w.observer).get("/needs/map/", {"m": "19021"})
         self.assertContains(page, "fewer than 5")
+        for i in range(4):
+            services.register_need(
+                actor=self.w.coord,
+                municipality=self.w.esc,
+                category="salud",
+                description=f"N{i}",
+                node=self.w.b12,
+            )
+        data = self.data(self.w.observer, m="19021")
+        self.assertEqual(
+            [(f["properties"]["code"], f["properties"]["open"]) for f in data["features"]], [("S01", 5)]
+        )
+        self.assertEqual(self.data(self.w.state_observer, m="19021")["features"], data["features"])
         # A sector liaison gets their own sector.
         data = self.data(self.w.sector1)
         self.assertEqual([f["properties"]["code"] for f in data["features"]], ["S01-M001"])

@@ -355,7 +355,7 @@ class QueueFilterForm(forms.Form):
 
     def __init__(self, *args, categories=(), nodes=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["status"].choices = [("", _("Open")), ("all", _("Any status")), *NeedStatus.choices]
+        self.fields["status"].choices = [("", _("Still open")), ("all", _("Any status")), *NeedStatus.choices]
         self.fields["category"].choices = [("", _("Any category"))] + [(c.code, c.label) for c in categories]
         self.fields["urgency"].choices = [("", _("Any urgency")), *Urgency.choices]
         self.fields["node"].choices = [("", _("All my territory"))] + [

@@ -190,6 +190,14 @@ def needs_home(request):
 # -------------------------------------------------------------------------------------------------- map
 
 
+def _total(values) -> int | None:
+    """A sum of counts, or None (shown as "fewer than 5") when one of them is hidden from the viewer."""
+    values = list(values)
+    if any(v is None for v in values):
+        return None
+    return sum(values)
+
+
 def _category_label(code: str, name: str) -> str:
     return NeedCategory(code=code, name=name).label
 
@@ -199,6 +207,13 @@ def _map_area(request) -> tuple[Municipality, Node]:
     else the user's own area in it (a liaison's sector or block)."""
     user = request.user
     municipality = pick_municipality(request, Perm.VIEW_AGGREGATES)
+    if not (request.GET.get("m") or "").strip():
+        # Without a choice, a municipality with open needs (one row off the open-needs index) if the user
+        # reaches one, rather than the first by name.
+        busy = Need.objects.filter(status__in=OPEN_STATUSES).values_list("municipality_id", flat=True).first()
+        if busy and busy != municipality.pk:
+            allowed = scoping.municipalities(user, Perm.VIEW_AGGREGATES).select_related("node")
+            municipality = allowed.filter(pk=busy).first() or municipality
     node = municipality.node
     if not scoping.can(user, Perm.VIEW_AGGREGATES, node):
         tops = [
@@ -210,20 +225,25 @@ def _map_area(request) -> tuple[Municipality, Node]:
     return municipality, node
 
 
-def _area_geojson(user, node: Node) -> dict:
-    """Open needs per block under ``node`` (a liaison's area), in the shape of ``queries.open_needs_map``;
-    no personal data, sensitive needs left out (their place would point at a person)."""
+def _grouped_geojson(base, group: str, *, hide_small: bool = False) -> dict:
+    """Open needs of ``base`` counted per node (``group``: the path to it, e.g. ``node_id`` for blocks,
+    ``node__a3`` for the first level), in the shape of ``queries.open_needs_map``. No personal data;
+    with ``hide_small``, units with fewer than ``SMALL_COUNT`` open needs are left out altogether."""
     now = clock.now()
-    base = Need.objects.filter(node__in=Node.objects.subtree(node), sensitive=False, status__in=OPEN_STATUSES)
     rows = {
-        r["node_id"]: r
-        for r in base.values("node_id").annotate(
+        r[group]: r
+        for r in base.filter(status__in=OPEN_STATUSES)
+        .exclude(**{f"{group}__isnull": True})
+        .values(group)
+        .annotate(
             open=Count("id"),
             overdue=Count("id", filter=Q(due_at__lte=now)),
             critical=Count("id", filter=Q(urgency="critical")),
             escalated=Count("id", filter=Q(escalation_level__gt=0)),
         )
     }
+    if hide_small:
+        rows = {k: r for k, r in rows.items() if r["open"] >= queries.SMALL_COUNT}
     features = []
     for n in Node.objects.filter(pk__in=list(rows)).only(
         "uuid", "code", "name", "geometry", "centroid_lat", "centroid_lon"
@@ -239,7 +259,22 @@ def _area_geojson(user, node: Node) -> dict:
         properties.update({k: r[k] for k in ("open", "overdue", "critical", "escalated")})
         features.append({"type": "Feature", "geometry": geometry, "properties": properties})
     features.sort(key=lambda f: f["properties"]["code"])
-    return {"type": "FeatureCollection", "features": features, "properties": {"node": str(node.uuid)}}
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _area_geojson(node: Node) -> dict:
+    """A liaison's area: open needs per block under ``node``; sensitive needs left out (their place would
+    point at a person)."""
+    base = Need.objects.filter(node__in=Node.objects.subtree(node), sensitive=False)
+    return _grouped_geojson(base, "node_id")
+
+
+def _observer_geojson(municipality: Municipality) -> dict:
+    """Observers: open needs per unit of the municipality's first level (sector), units under 5 left out, so
+    that no circle points at a household; sensitive needs left out."""
+    depth = municipality.node.depth + 1
+    base = Need.objects.filter(municipality=municipality, sensitive=False)
+    return _grouped_geojson(base, f"node__a{depth}", hide_small=True)
 
 
 @login_required
@@ -258,6 +293,7 @@ def needs_map(request):
         key=lambda item: -(item[1] or 0),
     )
     done = [totals.by_status.get(s, 0) for s in ("resolved", "closed")]
+    done_total = _total(done)
     context = {
         "municipality": municipality,
         "area": node,
@@ -266,8 +302,8 @@ def needs_map(request):
         ),
         "counts": totals,
         "by_category": by_category,
-        "escalated": None if observer else sum(e["count"] or 0 for e in totals.escalations),
-        "done": None if any(v is None for v in done) else sum(done),
+        "escalated": _total([e["count"] for e in totals.escalations]),
+        "done": done_total,
         "observer": observer,
     }
     return render(request, "web/needs/map.html", context)
@@ -280,10 +316,12 @@ def needs_map_data(request):
     if not scoping.can(user, Perm.VIEW_AGGREGATES):
         raise PermissionDenied
     municipality, node = _map_area(request)
-    if node.pk == municipality.node_id:
+    if scoping.only_aggregates(user, node):
+        data = _observer_geojson(municipality)
+    elif node.pk == municipality.node_id:
         data = queries.open_needs_map(user, municipality)
     else:
-        data = _area_geojson(user, node)
+        data = _area_geojson(node)
     response = JsonResponse(data)
     response["Content-Type"] = "application/geo+json"
     return response

@@ -499,7 +499,10 @@ class NeedEvent(models.Model):
         REOPENED = "reopened", _("Reopened")
         NOTE = "note", _("Note")
 
-    need = models.ForeignKey(Need, on_delete=models.CASCADE, related_name="events", verbose_name=_("need"))
+    # No FK index: need_event_need_at (need, at) serves every lookup by need.
+    need = models.ForeignKey(
+        Need, on_delete=models.CASCADE, related_name="events", verbose_name=_("need"), db_index=False
+    )
     at = models.DateTimeField(_("at"), default=clock.now)
     actor = _user_fk(_("by"), db_index=False)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)

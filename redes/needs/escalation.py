@@ -16,7 +16,8 @@ Set-based, so that a sweep over a million open needs stays within seconds:
 5. Notifications: one per need and new holder; when a holder receives more than ``NOTIFY_EACH`` needs in one
    sweep, one summary notification with the count instead.
 
-PostgreSQL: a transaction-level advisory try-lock makes concurrent sweeps (several worker processes) skip.
+PostgreSQL: a transaction-level advisory try-lock makes concurrent sweeps (several worker processes) skip, and
+the sweep's commit does not wait for the WAL flush (a crash loses at most that sweep; the next one redoes it).
 """
 
 from __future__ import annotations
@@ -158,6 +159,9 @@ def escalate_overdue(now: dt.datetime | None = None, municipality: Municipality 
                 if not cursor.fetchone()[0]:
                     result.skipped = True
                     return result
+                # Like the registry import: the commit does not wait for the WAL flush. A crash right after
+                # it loses at most this sweep, which the next one redoes (its candidates are still due).
+                cursor.execute("SET LOCAL synchronous_commit = off")
             moved, sensitive = _sweep_postgresql(now, municipality, paths, result)
         else:
             moved, sensitive = _sweep_sqlite(now, municipality, paths, result)

@@ -67,11 +67,10 @@ def reset(municipality, now: dt.datetime, share: float) -> int:
         cursor.execute(
             f"""UPDATE {need_t} SET escalation_level = 0, acknowledged_at = NULL,
                     holder_node_id = CASE WHEN sensitive THEN %s ELSE node_id END,
-                    escalate_at = CASE WHEN id %% 1000 < %s THEN %s ELSE %s END""",
-            [municipality.node_id, cut, past, future],
-        )
-        # Deadlines as the services keep them: due_at (what the sweep's index orders) <= escalate_at.
-        cursor.execute(f"UPDATE {need_t} SET due_at = escalate_at")
+                    escalate_at = CASE WHEN id %% 1000 < %s THEN %s ELSE %s END,
+                    due_at = CASE WHEN id %% 1000 < %s THEN %s ELSE %s END""",
+            [municipality.node_id, cut, past, future, cut, past, future],
+        )  # due_at (what the sweep's index orders) <= escalate_at, as the services keep them
         cursor.execute(f"SELECT count(*) FROM {need_t} WHERE escalate_at <= %s", [adapt_datetime(now)])
         due = cursor.fetchone()[0]
     needs_data.analyze()

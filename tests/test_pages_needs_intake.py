@@ -316,6 +316,11 @@ class NotificationTests(NeedsWorld):
         page = client.get(detail(self.n11))
         self.assertContains(page, "Escalated to Sector 1 (liaison: Sergio Sector)")
 
+    def test_a_summary_notification_links_to_the_queue(self):
+        Notification.objects.create(user=self.w.coord, kind="escalated", data={"count": 37})
+        page = self.client_for(self.w.coord).get("/needs/notifications/")
+        self.assertContains(page, "37 needs")
+
     def test_anonymous_users_have_no_notifications_page(self):
         self.assertEqual(self.client_for(None).get("/needs/notifications/").status_code, 302)
         self.assertEqual(self.client_for(self.w.observer).get("/needs/notifications/").status_code, 200)

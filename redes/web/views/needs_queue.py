@@ -92,10 +92,9 @@ def _queue_filters(form: QueueFilterForm, user) -> dict:
     return filters
 
 
-def _sections(user, roles: set[str], cache: dict) -> list[dict]:
-    """What each role looks at first, above the full queue."""
+def _sections(user, roles: set[str], cache: dict, first_rows: list[Need]) -> list[dict]:
+    """What each role looks at first, above the full queue (``first_rows``: its unfiltered first page)."""
     sections = []
-    now = clock.now()
     visible = queries.visible_needs(user)
     held = queries.held_node_ids(user)
     if held:
@@ -106,12 +105,14 @@ def _sections(user, roles: set[str], cache: dict) -> list[dict]:
         if rows:
             sections.append({"key": "escalated", "title": _("Escalated to you"), "rows": rows})
     if Role.COORDINATOR in roles:
-        overdue = visible.filter(status__in=OPEN_STATUSES, due_at__lte=now).order_by("due_at", "id")
+        # The queue lists every open need the coordinator sees, most due first: its overdue rows come first,
+        # so the section is the head of the first page (no second query).
+        overdue = [row for row in first_rows if row.late][:SECTION_SIZE]
         sections.append(
             {
                 "key": "overdue",
                 "title": _("Overdue"),
-                "rows": _rows(overdue, SECTION_SIZE, cache),
+                "rows": overdue,
                 "empty": _("Nothing overdue."),
             }
         )
@@ -176,7 +177,7 @@ def needs_home(request):
         "page": page,
         "rows": page.rows,
         "filtered": bool(filters),
-        "sections": _sections(user, roles, cache) if first_page else [],
+        "sections": _sections(user, roles, cache, page.rows) if first_page else [],
         "can_report": scoping.can(user, Perm.REPORT_NEEDS),
         "can_hotline": bool(roles & {Role.HOTLINE_OPERATOR, Role.COORDINATOR}),
         "can_manage": scoping.can(user, Perm.MANAGE_NEEDS),

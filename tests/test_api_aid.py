@@ -49,6 +49,7 @@ AID_ENDPOINTS = {
     "/api/v1/aid/campaigns/{uuid}/entitlements": {"get"},
     "/api/v1/aid/entitlements/{code}": {"get"},
     "/api/v1/aid/deliveries": {"post"},
+    "/api/v1/aid/deliveries/with-photo": {"post"},
     "/api/v1/aid/public/campaigns/{uuid}": {"get"},
     "/api/v1/aid/public/sites": {"get"},
 }
@@ -433,6 +434,38 @@ class AidApiTests(RedesTestCase):
         self.assertEqual(
             self.api(w.block1, "post", "aid/deliveries", {"code": "nope", "mode": "home"}).status_code, 404
         )
+
+    def test_delivery_with_a_photo(self):
+        import shutil
+        import tempfile
+
+        from django.core.files.uploadedfile import SimpleUploadedFile
+        from django.test import Client, override_settings
+
+        media = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, media, True)
+        row = self.code_in(self.w.b11)
+        headers = {"Authorization": f"Bearer {self.token_for(self.w.volunteer)}"}
+        png = SimpleUploadedFile("entrega.png", b"\x89PNG\r\n\x1a\n" + b"0" * 64, content_type="image/png")
+        with override_settings(MEDIA_ROOT=media):
+            r = Client().post(
+                "/api/v1/aid/deliveries/with-photo",
+                {"code": row.code, "mode": "home", "photo": png},
+                headers=headers,
+            )
+            self.assertEqual(r.status_code, 200, r.content)
+            row.refresh_from_db()
+            self.assertTrue(row.photo.name.endswith(".png"))
+            bad = SimpleUploadedFile("x.txt", b"hello", content_type="text/plain")
+            other = self.code_in(self.w.b11)
+            before = state()
+            r = Client().post(
+                "/api/v1/aid/deliveries/with-photo",
+                {"code": other.code, "mode": "home", "photo": bad},
+                headers=headers,
+            )
+            self.assertEqual(r.status_code, 400)
+            self.assertEqual(state(), before)
 
     # --- public ---------------------------------------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Query, Router, Status
+from ninja import File, Form, Query, Router, Status
+from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
 from redes.accounts import scoping
@@ -769,6 +770,35 @@ def deliver(request, payload: DeliveryIn):
             )
     done = confirm_delivery(
         entitlement, actor=user, mode=payload.mode, site=site, signature=payload.signature
+    )
+    return queries.entitlements_for(user).get(pk=done.pk)
+
+
+@router.post(
+    "/aid/deliveries/with-photo",
+    response={200: EntitlementOut, **WRITE_ERRORS},
+    summary="Confirm a delivery by code, with a photo (multipart)",
+    description="The same as ``/aid/deliveries`` as a multipart form with a ``photo`` file (JPEG, PNG or WebP, "
+    "at most 5 MB).",
+)
+def deliver_with_photo(
+    request,
+    photo: File[UploadedFile],
+    code: Form[str],
+    mode: Form[str] = "site",
+    site: Form[str | None] = None,
+    signature: Form[str | None] = None,
+):
+    user = user_of(request)
+    with _finding(request, "aid.entitlement.deliver"):
+        entitlement = _find_code(request, code)
+        site_obj = None
+        if site:
+            site_obj = _get(
+                Site.objects.filter(municipality_id=entitlement.municipality_id), site, ["body", "site"]
+            )
+    done = confirm_delivery(
+        entitlement, actor=user, mode=mode, site=site_obj, photo=photo, signature=signature
     )
     return queries.entitlements_for(user).get(pk=done.pk)
 

@@ -6,6 +6,7 @@ from unittest import mock
 
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import override_settings
 from django.utils import timezone
 
 from redes.core import clock
@@ -205,6 +206,7 @@ class EscalationTests(RedesTestCase):
             self.assertEqual(need.escalate_at, now + DAY)
 
 
+@override_settings(LANGUAGE_CODE="en")
 class SweepCommandTests(RedesTestCase):
     def test_the_command_sweeps_at_the_given_instant(self):
         w = self.w

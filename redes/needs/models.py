@@ -422,13 +422,13 @@ class Need(models.Model):
         verbose_name = _("need")
         verbose_name_plural = _("needs")
         ordering = ["-created_at", "-id"]
-        # Neither ``holder_node`` nor ``escalate_at`` is indexed, so that the sweep's updates are HOT on
-        # PostgreSQL (no index entry written; the table keeps free room per page, see migration 0004). The sweep
-        # finds its candidates through ``due_at`` (never later than ``escalate_at`` for an open need), which
-        # ``need_muni_open`` orders; "held by me" filters a territory's queue.
+        # ``escalate_at`` is not indexed: the sweep finds its candidates through ``due_at`` (never later than
+        # ``escalate_at`` for an open need), which ``need_muni_open`` orders. ``holder_node`` is (the queues
+        # "held by me" and "escalated to you"), so the sweep's updates are not HOT; see docs/needs.md.
         indexes = [
-            # Queues of open needs, most due first: per block, per municipality.
+            # Queues of open needs, most due first: per block, per holder, per municipality.
             models.Index(fields=["node", "due_at", "id"], condition=_OPEN_Q, name="need_node_open"),
+            models.Index(fields=["holder_node", "due_at", "id"], condition=_OPEN_Q, name="need_holder_open"),
             models.Index(fields=["municipality", "due_at", "id"], condition=_OPEN_Q, name="need_muni_open"),
             # Any status, newest first.
             models.Index(fields=["node", "status", "created_at"], name="need_node_status"),

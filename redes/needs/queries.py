@@ -155,6 +155,13 @@ def held_node_ids(user) -> list[int]:
     return ids
 
 
+def mine_q(user) -> Q:
+    """Open needs held by the user's posts (coordinators: the municipality node) or assigned to them
+    (``need_holder_open``)."""
+    held = held_node_ids(user)
+    return (Q(holder_node_id__in=held) | _assigned_q(user)) if held else _assigned_q(user)
+
+
 def _statuses(status) -> list[str] | None:
     if status in (None, "", "open"):
         return list(OPEN_STATUSES)
@@ -212,7 +219,7 @@ def queue(
     if sensitive is not None:
         qs = qs.filter(sensitive=sensitive)
     if mine:
-        qs = qs.filter(Q(holder_node_id__in=held_node_ids(user)) | _assigned_q(user))
+        qs = qs.filter(mine_q(user))
     qs = for_list(qs)
     if statuses is not None and set(statuses) <= set(OPEN_STATUSES):
         return qs.order_by("due_at", "id")

@@ -3,6 +3,7 @@ twice, a byte-identical re-run, and inputs frozen after allocation."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.test import override_settings
 
 from redes.aid import campaigns, services
 from redes.aid.models import (
@@ -21,6 +22,7 @@ from .aid_support import build_aid, households, stock_site
 from .base import RedesTestCase
 
 
+@override_settings(LANGUAGE_CODE="en")
 class CampaignTests(RedesTestCase):
     @classmethod
     def setUpTestData(cls):
@@ -249,6 +251,7 @@ class CampaignTests(RedesTestCase):
         self.assertEqual(self.a.package.lines.count(), 4)
 
 
+@override_settings(LANGUAGE_CODE="en")
 class ZoneChoiceTests(RedesTestCase):
     @classmethod
     def setUpTestData(cls):
@@ -272,6 +275,7 @@ class ZoneChoiceTests(RedesTestCase):
         self.assertEqual(Entitlement.objects.filter(campaign=c, status=EntitlementStatus.SELECTED).count(), 1)
 
 
+@override_settings(LANGUAGE_CODE="en")
 class CodeCollisionTests(RedesTestCase):
     @classmethod
     def setUpTestData(cls):

@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Sum
-from django.test import TransactionTestCase
+from django.test import TransactionTestCase, override_settings
 
 from redes.accounts.models import User
 from redes.aid import campaigns, services
@@ -35,6 +35,7 @@ def _codes(exc: ValidationError) -> list[str]:
 @unittest.skipUnless(
     connection.vendor == "postgresql", "row-lock races need PostgreSQL (SQLite serialises writers)"
 )
+@override_settings(LANGUAGE_CODE="en")
 class ConcurrentStockTests(TransactionTestCase):
     def setUp(self):
         self.w = build_world()

@@ -30,6 +30,7 @@ PNG = (
 )
 
 
+@override_settings(LANGUAGE_CODE="en")
 class DeliveryTests(RedesTestCase):
     @classmethod
     def setUpTestData(cls):

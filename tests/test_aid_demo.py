@@ -3,7 +3,7 @@ a package that meets Sphere, a finished campaign (mostly delivered, the rest ret
 packages still to deliver in manzana1's block; the ledger balances."""
 
 from django.db import transaction
-from django.test import TestCase
+from django.test import TestCase, override_settings
 
 from redes.accounts.models import Membership, User
 from redes.aid import queries, services
@@ -63,6 +63,7 @@ def built_and_rolled_back(seed: int) -> dict:
     return data
 
 
+@override_settings(LANGUAGE_CODE="en")
 class AidDemoDeterminismTest(TestCase):
     def test_the_same_seed_gives_the_same_aid(self):
         first = built_and_rolled_back(3)
@@ -71,6 +72,7 @@ class AidDemoDeterminismTest(TestCase):
         self.assertEqual(first, again)
 
 
+@override_settings(LANGUAGE_CODE="en")
 class AidDemoTest(TestCase):
     @classmethod
     def setUpTestData(cls):

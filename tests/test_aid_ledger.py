@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.test import override_settings
 
 from redes.aid import services
 from redes.aid.models import (
@@ -21,6 +22,7 @@ from .aid_support import build_aid
 from .base import RedesTestCase
 
 
+@override_settings(LANGUAGE_CODE="en")
 class LedgerTests(RedesTestCase):
     @classmethod
     def setUpTestData(cls):

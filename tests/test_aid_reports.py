@@ -3,6 +3,8 @@ public sites map (GeoJSON) and the donor impact view."""
 
 import json
 
+from django.test import override_settings
+
 from redes.aid import campaigns, queries, services
 from redes.aid.delivery import confirm_delivery, finish_campaign
 from redes.aid.models import Campaign, DonationKind, DonorKind, Entitlement, EntitlementStatus, SiteKind
@@ -11,6 +13,7 @@ from .aid_support import build_aid, households, stock_site
 from .base import RedesTestCase
 
 
+@override_settings(LANGUAGE_CODE="en")
 class ReportTests(RedesTestCase):
     @classmethod
     def setUpTestData(cls):

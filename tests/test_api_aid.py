@@ -3,6 +3,8 @@ coordinator; refusals change nothing and are audited; the public report and site
 
 from decimal import Decimal
 
+from django.test import override_settings
+
 from redes.aid import campaigns
 from redes.aid.models import (
     Campaign,
@@ -71,6 +73,7 @@ def state():
     )
 
 
+@override_settings(LANGUAGE_CODE="en")
 class AidApiTests(RedesTestCase):
     @classmethod
     def setUpTestData(cls):

@@ -402,10 +402,31 @@ def _result_list(result, name, n, default=None):
 
 @audited("aid.campaign.allocate")
 def allocate_campaign(campaign: Campaign, *, actor) -> Campaign:
-    """Run the fair allocation of a draft campaign and reserve the selected packages in the ledger."""
+    """Run the fair allocation of a draft campaign and reserve the selected packages in the ledger, in this
+    request (the API, commands, the demo). The pages queue it instead: ``jobs.queue_allocation``."""
+    return _allocate(campaign, actor=actor)
+
+
+def _no_progress(phase: str, done: int = 0, total: int = 0) -> None:
+    return None
+
+
+def _allocate(
+    campaign: Campaign,
+    *,
+    actor,
+    progress=_no_progress,
+    expect: str = CampaignStatus.DRAFT,
+    job=None,
+    before_commit=None,
+) -> Campaign:
+    """The allocation, one transaction. ``progress(phase, done, total)`` is told each phase (eligibility,
+    solving, writing, reserving); ``expect`` is the status the campaign must have (draft, or allocating when run
+    by an ``AllocationJob``, which is marked done in the same transaction)."""
     import numpy as np
 
     from . import allocation
+    from .models import AllocationJob
 
     require_manage(actor, campaign.municipality_id)
     with transaction.atomic():
@@ -414,8 +435,13 @@ def allocate_campaign(campaign: Campaign, *, actor) -> Campaign:
             .select_related("template", "node")
             .get(pk=campaign.pk)
         )
-        if current.status != CampaignStatus.DRAFT:
+        if current.status != expect:
+            if current.status == CampaignStatus.ALLOCATING:
+                raise invalid(_("The campaign is already being allocated."), "allocating")
+            if current.status == CampaignStatus.CANCELLED:
+                raise invalid(_("The campaign was cancelled."), "campaign_locked")
             raise invalid(_("The campaign has already been allocated."), "campaign_locked")
+        progress("eligibility")
         _clean_campaign(current)
         template = current.template
         lines = list(template.lines.select_related("item").order_by("item_id"))
@@ -446,6 +472,7 @@ def allocate_campaign(campaign: Campaign, *, actor) -> Campaign:
             stock=np.array([stock_by_site[s.pk] for s in zone_sites], dtype=np.int64),
             household_ids=np.array([eligible.household_ids[i] for i in in_problem], dtype=np.int64),
         )
+        progress("solving")
         result = allocation.allocate(problem, int(current.seed), bound=False)
         n = len(in_problem)
         selected = [bool(x) for x in _result_list(result, "selected", n, False)]
@@ -499,7 +526,8 @@ def allocate_campaign(campaign: Campaign, *, actor) -> Campaign:
             )
         if len({r[0] for r in rows}) != len(rows):  # the unique constraint is the second lock
             raise invalid(_("A household appears twice in the campaign."), "duplicate_household")
-        _write_entitlements(current, rows)
+        progress("writing", 0, len(rows))
+        _write_entitlements(current, rows, progress)
         for zone in zones.values():
             if zone.allocated > zone.packages:
                 raise invalid(_("The allocation exceeds a zone's stock."), "over_allocated")
@@ -518,6 +546,7 @@ def allocate_campaign(campaign: Campaign, *, actor) -> Campaign:
             if zones[pk].allocated
             for line in lines
         ]
+        progress("reserving", len(rows), len(rows))
         post(moves, actor=actor)
 
         counts = dict.fromkeys(EntitlementStatus.values, 0)
@@ -572,6 +601,16 @@ def allocate_campaign(campaign: Campaign, *, actor) -> Campaign:
             node=current.node,
             changes={"digest": current.digest, "counts": counts},
         )
+        if job is not None:
+            if before_commit is not None:
+                before_commit()
+            AllocationJob.objects.filter(pk=job.pk).update(
+                status=AllocationJob.Status.DONE,
+                phase="done",
+                done=len(rows),
+                total=len(rows),
+                finished_at=timezone.now(),
+            )
     _refresh(campaign, current)
     return campaign
 
@@ -582,7 +621,7 @@ ENTITLEMENT_COLUMNS = (
 )  # fmt: skip
 
 
-def _write_entitlements(campaign: Campaign, rows: list[tuple]) -> None:
+def _write_entitlements(campaign: Campaign, rows: list[tuple], progress=_no_progress) -> None:
     """Write the entitlements once each, ids reserved up front: COPY on PostgreSQL, executemany on SQLite (the
     registry's bulk writer). ``rows``: (household, block, zone, code, status, reason, reason data, rank)."""
     from redes.core.db import copy_rows, reserve_ids
@@ -617,6 +656,7 @@ def _write_entitlements(campaign: Campaign, rows: list[tuple]) -> None:
                     write(chunk, codes.new_codes(len(chunk), check=True))
             except refused as exc:
                 raise invalid(_("A household appears twice in the campaign."), "duplicate_household") from exc
+        progress("writing", start + len(chunk), len(rows))
 
 
 def _block_coverage(result, problem, selected) -> list[float]:
@@ -715,7 +755,12 @@ def cancel_campaign(campaign: Campaign, *, actor) -> Campaign:
         current = (
             Campaign.objects.select_for_update(of=("self",)).select_related("template").get(pk=campaign.pk)
         )
-        if current.status not in (CampaignStatus.DRAFT, CampaignStatus.ALLOCATED, CampaignStatus.RUNNING):
+        if current.status not in (
+            CampaignStatus.DRAFT,
+            CampaignStatus.ALLOCATING,  # a worker that died leaves it allocating: cancelling ends it
+            CampaignStatus.ALLOCATED,
+            CampaignStatus.RUNNING,
+        ):
             raise _locked(current, "cancel")
         if current.entitlements.filter(status=EntitlementStatus.DELIVERED).exists():
             raise invalid(

@@ -417,6 +417,7 @@ class PackageLine(models.Model):
 
 class CampaignStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
+    ALLOCATING = "allocating", _("Allocating")
     ALLOCATED = "allocated", _("Allocated")
     RUNNING = "running", _("Delivering")
     FINISHED = "finished", _("Finished")
@@ -486,6 +487,42 @@ class Campaign(models.Model):
     @property
     def is_editable(self) -> bool:
         return self.status == CampaignStatus.DRAFT
+
+
+class AllocationJob(models.Model):
+    """A campaign's allocation run in the background (``aid.tasks.run_allocation``), with its progress.
+
+    The allocation itself is one transaction; while it is open the progress is published from outside it
+    (``aid.jobs.Publisher``), so the page can show the phase and the share written. A failure rolls the whole
+    allocation back, sets the campaign back to draft and keeps the reason here."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Waiting to start")
+        RUNNING = "running", _("Allocating")
+        DONE = "done", _("Finished")
+        FAILED = "failed", _("Failed")
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="allocation_jobs")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    #: queued, eligibility, solving, writing, reserving, done, failed
+    phase = models.CharField(max_length=20, default="queued")
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    language = models.CharField(max_length=10, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    created_by = _user_fk(_("created by"))
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("allocation job")
+        verbose_name_plural = _("allocation jobs")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}:{self.status}"
 
 
 class CampaignZone(models.Model):

@@ -300,7 +300,10 @@ class ZoneOut(Schema):
 class CampaignOut(Schema):
     uuid: UUID
     name: str
-    status: str = Field(..., description="draft, allocated, running, finished or cancelled.")
+    status: str = Field(
+        ...,
+        description="draft, allocating (queued from the pages), allocated, running, finished or cancelled.",
+    )
     template: Ref
     node: NodeBrief = Field(..., description="The campaign's territory.")
     min_priority: int

@@ -484,6 +484,7 @@ from .campaigns import (  # noqa: E402
     update_campaign,
 )
 from .delivery import confirm_delivery, finish_campaign  # noqa: E402
+from .jobs import queue_allocation  # noqa: E402
 
 __all__ = [
     "LedgerReport",
@@ -500,6 +501,7 @@ __all__ = [
     "create_campaign",
     "finish_campaign",
     "post",
+    "queue_allocation",
     "receive_donation",
     "release_held",
     "save_donor",

@@ -24,6 +24,11 @@ urlpatterns = [
     path("campaigns/<uuid:uuid>/", aid_campaigns.campaign_detail, name="aid-campaign"),
     path("campaigns/<uuid:uuid>/map.geojson", aid_campaigns.campaign_map, name="aid-campaign-map"),
     path("campaigns/<uuid:uuid>/print/", aid_campaigns.campaign_print, name="aid-campaign-print"),
+    path(
+        "campaigns/<uuid:uuid>/allocation/",
+        aid_campaigns.campaign_allocation,
+        name="aid-campaign-allocation",
+    ),
     path("campaigns/<uuid:uuid>/<str:action>/", aid_campaigns.campaign_action, name="aid-campaign-action"),
     path("deliver/", aid_campaigns.deliver, name="aid-deliver"),
     path("deliver/check/", aid_campaigns.deliver_check, name="aid-deliver-check"),

@@ -1,5 +1,5 @@
 """The aid issue's "done when", in a real headless Chromium: a coordinator records a donation, creates and
-allocates a campaign and opens the printable entitlements; a block liaison on a 360 px phone confirms a delivery
+allocates a campaign (in the background, with its progress) and opens the printable entitlements; a block liaison on a 360 px phone confirms a delivery
 by code; the coordinator sees the progress; the public report shows the distribution by block.
 
 Same launch and live-server approach as the other browser tests (``tests/e2e/browser.py``). Set
@@ -13,12 +13,15 @@ import os
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
-from redes.aid.models import Campaign, Donation, Entitlement, StockBalance
+from redes.aid import jobs
+from redes.aid.models import AllocationJob, Campaign, Donation, Entitlement, StockBalance
 from tests.e2e.browser import BrowserTestCase
 from tests.test_pages_aid import PRIVATE, build_aid
 
 PHONE = {"width": 360, "height": 740}
+DUMMY_TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend", "QUEUES": []}}
 
 pytestmark = pytest.mark.browser
 
@@ -74,7 +77,15 @@ class AidDoneWhenTests(BrowserTestCase):
         coord.get_by_role("button", name="Allocate the packages").wait_for()
         campaign = Campaign.objects.get(name="Despensas de enero")
         self.assertEqual(campaign.status, "draft")
-        coord.click("#allocate")
+        # The allocation runs in the background: queued (no worker here), the page polls its progress; the
+        # worker's run (here, in the test) ends it and the page reloads with the result.
+        with override_settings(TASKS=DUMMY_TASKS):
+            coord.click("#allocate")
+            coord.locator("#allocation-progress").wait_for()
+            self.assertIn("Allocating", coord.locator("#campaign-status").inner_text())
+            campaign.refresh_from_db()
+            self.assertEqual(campaign.status, "allocating")
+            jobs.run_allocation(AllocationJob.objects.get(campaign=campaign).pk)
         coord.locator("#block-coverage").wait_for()
         self.assertIn("Allocated", coord.locator("#campaign-status").inner_text())
         campaign.refresh_from_db()

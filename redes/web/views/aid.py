@@ -212,7 +212,7 @@ def _deliverer_context(request) -> dict:
 def _observer_context(request) -> dict:
     campaigns = (
         campaigns_of(request.user, Perm.VIEW_AGGREGATES)
-        .exclude(status="draft")
+        .exclude(status__in=["draft", "allocating"])
         .select_related("template", "node", "municipality")
         .order_by("-pk")[:HOME_CAMPAIGNS]
     )

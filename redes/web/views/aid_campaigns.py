@@ -188,7 +188,7 @@ def _campaign_context(request, campaign, edit_form=None) -> dict:
     from redes.aid.models import CampaignZone, Entitlement
 
     user = request.user
-    if campaign.status == "draft":
+    if campaign.status in ("draft", "allocating"):
         from redes.aid import campaigns as aid_campaigns
 
         zones = [
@@ -206,7 +206,7 @@ def _campaign_context(request, campaign, edit_form=None) -> dict:
             .select_related("site", "node")
             .order_by("site__name")
         )
-    progress = _progress(campaign) if campaign.status != "draft" else None
+    progress = _progress(campaign) if campaign.status not in ("draft", "allocating") else None
     blocks = progress["blocks"] if progress else []
     status_filter = request.GET.get("status") or ""
     block_filter = request.GET.get("block") or ""
@@ -240,8 +240,11 @@ def _campaign_context(request, campaign, edit_form=None) -> dict:
                 "seed": campaign.seed,
             },
         )
+    from redes.aid import jobs
+
     return {
         "campaign": campaign,
+        "allocation": jobs.state(jobs.latest(campaign)),
         "zones": zones,
         "blocks": blocks,
         "shown_blocks": _lowest_first(blocks) if len(blocks) > BLOCK_BARS else blocks,
@@ -271,6 +274,23 @@ def campaign_detail(request, uuid):
     if is_htmx(request) and request.GET.get("part") == "households":
         return render(request, "web/aid/_entitlements.html", context)
     return render(request, "web/aid/campaign.html", context)
+
+
+@login_required
+@require_GET
+def campaign_allocation(request, uuid):
+    """The allocation's progress fragment, polled every second while the campaign is allocating; once it is
+    over, htmx reloads the page (which shows the result, or the failure and the campaign back to draft)."""
+    from redes.aid import jobs
+
+    require_perm(request, Perm.MANAGE_AID)
+    campaign = _campaign_or_404(request, uuid)
+    if campaign.status != "allocating" and is_htmx(request):
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    context = {"campaign": campaign, "allocation": jobs.state(jobs.latest(campaign))}
+    return render(request, "web/aid/_allocation.html", context)
 
 
 @login_required
@@ -325,11 +345,10 @@ def campaign_action(request, uuid, action):
         return render(
             request, "web/aid/campaign.html", _campaign_context(request, campaign, form), status=400
         )
+    if action == "allocate":
+        _queue_allocation(request, campaign)
+        return _back_to_campaign(request, campaign)
     calls = {
-        "allocate": (
-            services.allocate_campaign,
-            _("Packages allocated. Check the coverage, then start the campaign."),
-        ),
         "start": (services.start_campaign, _("Campaign started: deliveries can be confirmed.")),
         "finish": (services.finish_campaign, _("Campaign finished: undelivered packages returned to stock.")),
     }
@@ -351,12 +370,35 @@ def campaign_action(request, uuid, action):
             messages.error(request, message)
     else:
         messages.success(request, done)
+    return _back_to_campaign(request, campaign)
+
+
+def _back_to_campaign(request, campaign):
     url = reverse("aid-campaign", args=[campaign.uuid])
     if is_htmx(request):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = url
         return response
     return redirect(url)
+
+
+def _queue_allocation(request, campaign) -> None:
+    """Queue the allocation in the background (``aid.jobs``); the campaign page then shows its progress. With the
+    tasks run inline (tests, ``REDES_TASKS_BACKEND=immediate``) it is already over here: say how it ended."""
+    from redes.aid import jobs
+
+    try:
+        job = jobs.queue_allocation(campaign, actor=request.user)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return
+    if job.status == job.Status.DONE:
+        messages.success(request, _("Packages allocated. Check the coverage, then start the campaign."))
+    elif job.status != job.Status.FAILED:  # a failure is shown by the campaign page itself
+        messages.info(
+            request, _("The allocation is running in the background: this page shows its progress.")
+        )
 
 
 # ----------------------------------------------------------------------------------------------- printing

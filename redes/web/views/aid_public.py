@@ -53,7 +53,7 @@ def public_report(request, uuid):
     from redes.aid.models import Campaign
 
     campaign = get_or_404(
-        Campaign.objects.exclude(status__in=["draft", "cancelled"]).select_related(
+        Campaign.objects.exclude(status__in=["draft", "allocating", "cancelled"]).select_related(
             "municipality", "template"
         ),
         uuid=uuid,

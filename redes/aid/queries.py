@@ -8,6 +8,7 @@ Management lists need ``MANAGE_AID`` over the municipality (coordinators); the d
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from decimal import Decimal
 
@@ -196,6 +197,94 @@ def suppress(value: int | None) -> int | None:
     return value if value == 0 or value >= SUPPRESS_BELOW else None
 
 
+MEASURES = ("eligible", "allocated", "delivered")
+
+
+def protect(total: dict, sectors: list[dict], blocks: list[dict]) -> tuple[set, set, set]:
+    """Which counts the public report hides: (total measures, (sector index, measure), (block index, measure)).
+
+    Primary: counts from 1 to ``SUPPRESS_BELOW - 1``. Complementary (secondary) suppression, to a fixpoint, so that
+    no hidden count can be worked out by subtraction: within each published parent (the campaign total over its
+    sectors, a sector over its blocks) a single hidden child, or hidden children summing to fewer than
+    ``SUPPRESS_BELOW``, hide the next smallest child as well; a hidden sector hides at least one of its blocks (else
+    it is their sum); and a hidden allocated count hides the delivered one of that row (delivered ≤ allocated).
+    ``total``/``sectors``/``blocks`` hold the raw counts under ``MEASURES``; blocks carry their sector's index as
+    ``sector_index`` (None: no sector)."""
+
+    def primary(value):
+        return 0 < value < SUPPRESS_BELOW
+
+    hidden_total = {m for m in MEASURES if primary(total[m])}
+    hidden_sectors = {(i, m) for i, row in enumerate(sectors) for m in MEASURES if primary(row[m])}
+    hidden_blocks = {(i, m) for i, row in enumerate(blocks) for m in MEASURES if primary(row[m])}
+    children: dict[int, list[int]] = defaultdict(list)
+    for i, row in enumerate(blocks):
+        if row.get("sector_index") is not None:
+            children[row["sector_index"]].append(i)
+
+    def complete(parent_hidden: bool, rows: list[dict], indexes: list[int], hidden: set, m: str, hide_parent):
+        if parent_hidden or not indexes:
+            return False
+        shut = [i for i in indexes if (i, m) in hidden]
+        if not shut or (len(shut) >= 2 and sum(rows[i][m] for i in shut) >= SUPPRESS_BELOW):
+            return False
+        shown = [i for i in indexes if (i, m) not in hidden and rows[i][m] > 0]
+        if not shown:  # no sibling left to hide: the parent goes instead
+            hide_parent()
+            return True
+        hidden.add((min(shown, key=lambda i: (rows[i][m], i)), m))
+        return True
+
+    changed = True
+    while changed:
+        changed = False
+        for m in MEASURES:
+            hide_total = functools.partial(hidden_total.add, m)
+            changed |= complete(
+                m in hidden_total, sectors, list(range(len(sectors))), hidden_sectors, m, hide_total
+            )
+            # Blocks outside any sector add up to the total with the sectors: treated as one more group.
+            loose = [i for i, row in enumerate(blocks) if row.get("sector_index") is None]
+            if loose and not sectors:
+                changed |= complete(m in hidden_total, blocks, loose, hidden_blocks, m, hide_total)
+            for s, indexes in children.items():
+                if (s, m) in hidden_sectors:
+                    if all((i, m) not in hidden_blocks for i in indexes):
+                        shown = [i for i in indexes if blocks[i][m] > 0]
+                        if shown:
+                            hidden_blocks.add((min(shown, key=lambda i: (blocks[i][m], i)), m))
+                            changed = True
+                else:
+                    hide_sector = functools.partial(hidden_sectors.add, (s, m))
+                    changed |= complete(False, blocks, indexes, hidden_blocks, m, hide_sector)
+        for hidden, rows in ((hidden_sectors, sectors), (hidden_blocks, blocks)):
+            for i, row in enumerate(rows):
+                if (i, "allocated") in hidden and (i, "delivered") not in hidden and row["delivered"]:
+                    hidden.add((i, "delivered"))
+                    changed = True
+        if "allocated" in hidden_total and "delivered" not in hidden_total and total["delivered"]:
+            hidden_total.add("delivered")
+            changed = True
+    return hidden_total, hidden_sectors, hidden_blocks
+
+
+def _shown(counts: dict, hidden) -> dict:
+    """The public counts of one row, ``hidden`` the measures not shown; ratios only between shown counts."""
+    eligible, allocated, delivered = (counts[m] for m in MEASURES)
+    out = {m: (None if m in hidden else counts[m]) for m in MEASURES}
+    out["coverage"] = (
+        round(allocated / eligible, 3)
+        if eligible and "eligible" not in hidden and "allocated" not in hidden
+        else None
+    )
+    out["delivered_share"] = (
+        round(delivered / allocated, 3)
+        if allocated and "allocated" not in hidden and "delivered" not in hidden
+        else None
+    )
+    return out
+
+
 def _public_counts(counts: dict) -> dict:
     eligible = counts["households"]
     allocated = counts["allocated"]
@@ -244,19 +333,43 @@ def public_report(campaign: Campaign) -> dict:
             "need_categories": list(campaign.need_categories or []),
         },
         "suppress_below": SUPPRESS_BELOW,
-        "total": _public_counts(progress["total"]),
+        **_protected_rows(progress),
+    }
+
+
+def _raw(row: dict) -> dict:
+    return {"eligible": row["households"], "allocated": row["allocated"], "delivered": row["delivered"]}
+
+
+def _protected_rows(progress: dict) -> dict:
+    """The total, sectors and blocks of ``campaign_progress`` with small counts hidden, and complementary counts
+    hidden too (``protect``)."""
+    sector_index = {row["node"].pk: i for i, row in enumerate(progress["sectors"])}
+    total = _raw(progress["total"])
+    sectors = [_raw(row) for row in progress["sectors"]]
+    blocks = [
+        {**_raw(row), "sector_index": sector_index.get(row["sector"].pk) if row["sector"] else None}
+        for row in progress["blocks"]
+    ]
+    hidden_total, hidden_sectors, hidden_blocks = protect(total, sectors, blocks)
+    return {
+        "total": _shown(total, hidden_total),
         "sectors": [
-            {"code": row["node"].code, "name": row["node"].name, **_public_counts(row)}
-            for row in progress["sectors"]
+            {
+                "code": row["node"].code,
+                "name": row["node"].name,
+                **_shown(sectors[i], {m for m in MEASURES if (i, m) in hidden_sectors}),
+            }
+            for i, row in enumerate(progress["sectors"])
         ],
         "blocks": [
             {
                 "code": row["node"].code,
                 "name": row["node"].name,
                 "sector": row["sector"].code if row["sector"] else None,
-                **_public_counts(row),
+                **_shown(blocks[i], {m for m in MEASURES if (i, m) in hidden_blocks}),
             }
-            for row in progress["blocks"]
+            for i, row in enumerate(progress["blocks"])
         ],
     }
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import File, Form, Query, Router, Status
 from ninja.files import UploadedFile
@@ -52,6 +52,7 @@ from .schemas import (
     ItemIn,
     ItemOut,
     ItemPatch,
+    LedgerCheckOut,
     ProgressOut,
     PublicReportOut,
     ReleaseOut,
@@ -405,6 +406,50 @@ def list_ledger(request, site: str | None = None, kind: str | None = None):
     return [_entry_out(e) for e in queries.ledger(user, site=site_obj, kind=kind)]
 
 
+@router.get(
+    "/aid/ledger/verify",
+    response={200: LedgerCheckOut, **READ_403},
+    summary="Check the stock balances against the ledger",
+    description="Recomputes every balance (site × item) of the municipality from the append-only ledger and "
+    "lists those that differ (``services.verify_ledger``). Coordinators; ``municipality`` (INEGI key or uuid) is "
+    "needed only by users who manage several.",
+)
+def verify_ledger(request, municipality: str | None = None):
+    user = user_of(request)
+    _require_manager(user)
+    if municipality:
+        place = find_municipality(request, municipality, loc=["query", "municipality"])
+        if not services.can_manage(user, place):
+            raise PermissionDenied(_("Your role does not allow managing aid in this municipality."))
+    else:
+        managed = list(scoping.municipalities(user, Perm.MANAGE_AID).order_by("code")[:2])
+        if len(managed) != 1:
+            raise ValidationError(
+                {"municipality": _("Give the municipality: you manage aid in more than one.")}
+            )
+        place = managed[0]
+    report = services.verify_ledger(place)
+    sites = Site.objects.in_bulk({m["site_id"] for m in report.mismatches})
+    items = Item.objects.in_bulk({m["item_id"] for m in report.mismatches})
+    return {
+        "municipality": place.code,
+        "ok": report.ok,
+        "checked": report.checked,
+        "mismatches": [
+            {
+                "site": sites[m["site_id"]].uuid,
+                "site_name": sites[m["site_id"]].name,
+                "item": items[m["item_id"]].code,
+                "ledger_available": m["ledger"][0],
+                "ledger_reserved": m["ledger"][1],
+                "balance_available": m["balance"][0],
+                "balance_reserved": m["balance"][1],
+            }
+            for m in report.mismatches
+        ],
+    }
+
+
 @router.post(
     "/aid/stock/transfer",
     response={201: TransferOut, **WRITE_ERRORS},
@@ -656,6 +701,27 @@ def cancel(request, uuid: str):
 def release(request, uuid: str):
     _, counts = _lifecycle(request, uuid, "release_held", campaign_services.release_held)
     return counts
+
+
+@router.get(
+    "/aid/campaigns/{uuid}/entitlements.csv",
+    response={200: None, **READ_403},
+    summary="The allocation as CSV",
+    description="One row per eligible household in id order: household uuid, block code, zone site uuid, status, "
+    "reason, rank (``campaigns.export_entitlements``; no codes, no personal data). The same inputs and seed give "
+    "the same bytes. Coordinators.",
+    openapi_extra={
+        "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}}
+    },
+)
+def export_entitlements(request, uuid: str):
+    _require_manager(user_of(request))
+    campaign = _find_campaign(request, uuid)
+    response = HttpResponse(
+        campaign_services.export_entitlements(campaign), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.uuid}-entitlements.csv"'
+    return response
 
 
 @router.get(

@@ -436,12 +436,20 @@ class ReleaseOut(Schema):
 # --- public -----------------------------------------------------------------------------------------------------
 
 
+_HIDDEN = (
+    "Null: hidden — fewer than 5, or a complementary count hidden so that a small one cannot be worked out by "
+    "subtraction from the total."
+)
+
+
 class PublicCounts(Schema):
-    eligible: int | None = Field(None, description="Null: fewer than 5 (suppressed).")
-    allocated: int | None = None
-    delivered: int | None = None
-    coverage: float | None = None
-    delivered_share: float | None = None
+    eligible: int | None = Field(None, description=_HIDDEN)
+    allocated: int | None = Field(None, description=_HIDDEN)
+    delivered: int | None = Field(None, description=_HIDDEN)
+    coverage: float | None = Field(None, description="allocated / eligible; null unless both are shown.")
+    delivered_share: float | None = Field(
+        None, description="delivered / allocated; null unless both are shown."
+    )
 
 
 class PublicArea(PublicCounts):
@@ -483,3 +491,23 @@ class PublicReportOut(Schema):
 class SitesGeoJSON(Schema):
     type: str = Field("FeatureCollection")
     features: list[dict[str, Any]]
+
+
+# --- ledger check ---------------------------------------------------------------------------------------------------
+
+
+class LedgerMismatchOut(Schema):
+    site: UUID
+    site_name: str
+    item: str = Field(..., description="The item's code.")
+    ledger_available: Decimal = Field(..., description="The sum of the ledger's entries.")
+    ledger_reserved: Decimal
+    balance_available: Decimal = Field(..., description="The stored balance.")
+    balance_reserved: Decimal
+
+
+class LedgerCheckOut(Schema):
+    municipality: str = Field(..., description="INEGI key.")
+    ok: bool = Field(..., description="Every stored balance equals the sum of the ledger.")
+    checked: int = Field(..., description="Balances (site × item) compared.")
+    mismatches: list[LedgerMismatchOut]

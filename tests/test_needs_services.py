@@ -6,6 +6,7 @@ Every refusal leaves the need as it was (in the database and in memory) and writ
 import datetime as dt
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import translation
 
 from redes.audit.models import AuditEvent
 from redes.core import clock
@@ -84,7 +85,8 @@ class DefaultsTests(NeedsTestCase):
         )
         self.assertEqual(list(cats.filter(sensitive=True).values_list("code", flat=True)), ["violencia"])
         self.assertEqual(DeadlinePolicy.objects.filter(municipality=self.w.esc, category=None).count(), 4)
-        self.assertEqual(str(cats.get(code="salud").label), "Medicines and health")
+        with translation.override("en"):
+            self.assertEqual(str(cats.get(code="salud").label), "Medicines and health")
 
 
 class IntakeTests(NeedsTestCase):

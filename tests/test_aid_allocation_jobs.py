@@ -267,3 +267,40 @@ class PublisherTests(TransactionTestCase):
             publisher.close()
         if connection.vendor != "postgresql":
             self.assertIsNone(jobs._read_file(job))  # the file goes with the job's end
+
+
+class BackgroundWorkerTests(TransactionTestCase):
+    """In production the page's allocation goes to the database queue, and the worker thread runs it."""
+
+    def test_the_worker_thread_runs_a_queued_allocation(self):
+        import time
+
+        from redes.core import worker
+        from tests.base import build_world
+
+        w = build_world()
+        a = build_aid(w)
+        households(w.b11, [80, 60, 40])
+        stock_site(a.stand1, a, 2)
+        campaign = campaigns.create_campaign(
+            actor=w.coord, name="C", template=a.package, node=w.esc_node, seed=1
+        )
+        database_queue = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+        with self.settings(TASKS=database_queue):
+            job = jobs.queue_allocation(campaign, actor=w.coord)
+            self.assertEqual(job.status, AllocationJob.Status.QUEUED)
+            campaign.refresh_from_db()
+            self.assertEqual(campaign.status, CampaignStatus.ALLOCATING)
+            worker.start_background_worker(interval=0.05)
+            self.addCleanup(worker.stop_background_worker)
+            deadline = time.monotonic() + 60  # a bound for a stuck worker, not a performance assertion
+            while time.monotonic() < deadline:
+                job.refresh_from_db()
+                if job.status in (AllocationJob.Status.DONE, AllocationJob.Status.FAILED):
+                    break
+                time.sleep(0.05)
+            worker.stop_background_worker()
+        self.assertEqual(job.status, AllocationJob.Status.DONE, job.error)
+        campaign.refresh_from_db()
+        self.assertEqual(campaign.status, CampaignStatus.ALLOCATED)
+        self.assertEqual(Entitlement.objects.filter(campaign=campaign).count(), 3)

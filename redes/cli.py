@@ -28,6 +28,7 @@ MAIN_COMMANDS = (
     "municipality",
     "territory",
     "registry",
+    "needs",
     "user",
     "token",
     "db_worker",

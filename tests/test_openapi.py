@@ -5,6 +5,7 @@ import json
 from django.test import Client, SimpleTestCase
 
 from .test_api_aid import AID_ENDPOINTS, AID_PUBLIC
+from .test_api_needs import NEEDS_ENDPOINTS
 from .test_api_registry import REGISTRY_ENDPOINTS
 
 ENDPOINTS = {
@@ -25,6 +26,7 @@ ENDPOINTS = {
     "/api/v1/memberships/{uuid}/end": {"post"},
     "/api/v1/users": {"get", "post"},
     **REGISTRY_ENDPOINTS,
+    **NEEDS_ENDPOINTS,
     **AID_ENDPOINTS,
 }
 #: Operations served without a token (public aggregates, no personal data).

@@ -38,6 +38,9 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
+import sys
+import threading
 import time
 from fractions import Fraction
 from functools import cached_property
@@ -211,10 +214,36 @@ class LpBound:
     block_served: np.ndarray | None = None
 
 
+_banner_lock = threading.Lock()
+_banner_shown = False
+
+
+def _new_highs(highspy):
+    """A HiGHS instance. The first one in a process prints a copyright banner on the C stdout that no option
+    turns off; it is sent to /dev/null so that ``redes demo`` and the CLI print only their own lines."""
+    global _banner_shown
+    if _banner_shown:
+        return highspy.Highs()
+    with _banner_lock:
+        if _banner_shown:
+            return highspy.Highs()
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _banner_shown = True
+        return h
+
+
 def _highs(*, presolve: bool = True):
     import highspy
 
-    h = highspy.Highs()
+    h = _new_highs(highspy)
     h.setOptionValue("output_flag", False)
     if not presolve:
         h.setOptionValue("presolve", "off")

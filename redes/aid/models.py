@@ -8,13 +8,14 @@ row lock, and can never go below zero (a database CHECK). All writes go through 
 import uuid
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-_MUNICIPALITY = "territories.Municipality"
-_NODE = "territories.Node"
+from redes.core.fields import MUNICIPALITY as _MUNICIPALITY
+from redes.core.fields import NODE as _NODE
+from redes.core.fields import municipality_fk as _municipality_fk
+from redes.core.fields import user_fk
 
 #: The Sphere Handbook's planning figure: 2,100 kcal per person per day.
 SPHERE_KCAL = 2100
@@ -27,22 +28,8 @@ KCAL_PER_G_FAT = 9
 QUANTITY = {"max_digits": 14, "decimal_places": 3}
 
 
-def _municipality_fk(related_name="+"):
-    return models.ForeignKey(
-        _MUNICIPALITY, on_delete=models.CASCADE, related_name=related_name, verbose_name=_("municipality")
-    )
-
-
 def _user_fk(verbose_name, related_name="+"):
-    return models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name=related_name,
-        verbose_name=verbose_name,
-        db_index=False,
-    )
+    return user_fk(verbose_name, related_name, db_index=False)
 
 
 class AppendOnlyError(Exception):

@@ -8,35 +8,14 @@ Every row carries its municipality (the tenant) and its block (a leaf ``territor
 
 import uuid
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-_MUNICIPALITY = "territories.Municipality"
-_NODE = "territories.Node"
-
-
-def _municipality_fk(related_name="+", db_index=True):
-    return models.ForeignKey(
-        _MUNICIPALITY,
-        on_delete=models.CASCADE,
-        related_name=related_name,
-        verbose_name=_("municipality"),
-        db_index=db_index,
-    )
-
-
-def _user_fk(verbose_name, related_name="+", db_index=True):
-    return models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name=related_name,
-        verbose_name=verbose_name,
-        db_index=db_index,
-    )
+from redes.core.fields import MUNICIPALITY as _MUNICIPALITY
+from redes.core.fields import NODE as _NODE
+from redes.core.fields import municipality_fk as _municipality_fk
+from redes.core.fields import user_fk as _user_fk
 
 
 class Channel(models.TextChoices):

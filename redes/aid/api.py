@@ -23,7 +23,7 @@ from ninja.pagination import paginate
 from redes.accounts import scoping
 from redes.accounts.roles import Perm
 from redes.audit.services import record_denied
-from redes.core.api import ERRORS, WRITE_ERRORS, ErrorOut, NotFound, Paginator, user_of
+from redes.core.api import ERRORS, READ_403, WRITE_ERRORS, ErrorOut, NotFound, Paginator, user_of
 from redes.territories.api import find_municipality, find_node
 from redes.territories.models import Municipality
 
@@ -68,8 +68,6 @@ from .schemas import (
 )
 
 router = Router(tags=["Aid"])
-
-READ_403 = {**ERRORS, 403: ErrorOut}
 
 
 # --- access and lookups -------------------------------------------------------------------------------------------

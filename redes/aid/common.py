@@ -61,10 +61,11 @@ def audited(action: str):
         def wrapper(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
-            except PermissionDenied:
+            except PermissionDenied as exc:
                 record_denied(
                     action, actor=kwargs.get("actor"), obj=_obj_of(args, kwargs), reason="forbidden"
                 )
+                exc.audited = True  # ``core.api.attempt`` around the call does not write it again
                 raise
             except ValidationError as exc:
                 record_denied(
@@ -74,6 +75,7 @@ def audited(action: str):
                     reason=f"invalid input: {_error_code(exc)}",
                     outcome=Outcome.REJECTED,
                 )
+                exc.audited = True
                 raise
 
         return wrapper

@@ -80,6 +80,8 @@ class ErrorOut(Schema):
 #: The error answers every authenticated operation may give; merge with an operation's own answers.
 ERRORS: dict[int, Any] = {401: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 WRITE_ERRORS: dict[int, Any] = {**ERRORS, 400: ErrorOut, 403: ErrorOut}
+#: Reads that a role may be refused (observers asking for personal data): 403 besides the usual errors.
+READ_403: dict[int, Any] = {**ERRORS, 403: ErrorOut}
 
 
 class NotFound(Http404):
@@ -247,18 +249,25 @@ def attempt(request: HttpRequest, action: str, obj: Any = None):
             scoping.require(user, Perm.MANAGE_TERRITORY, node)
             update_node(node, ...)
 
-    The summary names no person, only the kind of refusal."""
+    The summary names no person, only the kind of refusal. A refusal that a service already audited (it marks
+    the exception ``audited = True``) is not written twice."""
     state = Attempt(obj)
     try:
         yield state
-    except PermissionDenied:
-        record_denied(action, actor=user_of(request), obj=state.obj, reason="forbidden")
+    except PermissionDenied as exc:
+        if not getattr(exc, "audited", False):
+            record_denied(action, actor=user_of(request), obj=state.obj, reason="forbidden")
         raise
     except Http404:
         record_denied(action, actor=user_of(request), obj=state.obj, reason="not found")
         raise
-    except ValidationError:
-        record_denied(
-            action, actor=user_of(request), obj=state.obj, reason="invalid input", outcome=Outcome.REJECTED
-        )
+    except ValidationError as exc:
+        if not getattr(exc, "audited", False):
+            record_denied(
+                action,
+                actor=user_of(request),
+                obj=state.obj,
+                reason="invalid input",
+                outcome=Outcome.REJECTED,
+            )
         raise

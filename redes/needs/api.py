@@ -7,8 +7,6 @@ check permissions, refuse bad input and audit refusals themselves; 404s (missing
 are audited here. A sensitive need answers as a stub to everyone but case officers.
 """
 
-from contextlib import contextmanager
-
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
@@ -18,9 +16,7 @@ from ninja.pagination import paginate
 from redes.accounts import scoping
 from redes.accounts.models import User
 from redes.accounts.roles import Perm, Role
-from redes.audit.models import Outcome as AuditOutcome
-from redes.audit.services import record_denied
-from redes.core.api import ERRORS, WRITE_ERRORS, Attempt, ErrorOut, NotFound, Paginator, user_of
+from redes.core.api import ERRORS, READ_403, WRITE_ERRORS, NotFound, Paginator, attempt, user_of
 from redes.registry import queries as registry_queries
 from redes.territories.api import find_municipality, find_node
 from redes.territories.models import Municipality
@@ -70,7 +66,6 @@ from .schemas import (
 
 router = Router(tags=["Needs"])
 
-READ_403 = {**ERRORS, 403: ErrorOut}
 _SAFE_DATA = (
     "level",
     "outcome",
@@ -90,28 +85,6 @@ _SAFE_DATA = (
 
 
 # --- helpers --------------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def act(request: HttpRequest, action: str, obj=None):
-    """Like ``core.api.attempt``, but refusals the services already audited are not written twice."""
-    state = Attempt(obj)
-    try:
-        yield state
-    except (PermissionDenied, ValidationError) as exc:
-        if not getattr(exc, "audited", False):
-            forbidden = isinstance(exc, PermissionDenied)
-            record_denied(
-                action,
-                actor=user_of(request),
-                obj=state.obj,
-                reason="forbidden" if forbidden else "invalid input",
-                outcome=AuditOutcome.DENIED if forbidden else AuditOutcome.REJECTED,
-            )
-        raise
-    except Http404:
-        record_denied(action, actor=user_of(request), obj=state.obj, reason="not found")
-        raise
 
 
 def find_need(request: HttpRequest, key: str) -> Need:
@@ -365,7 +338,7 @@ def list_needs(request, filters: Query[NeedFilters], page: Query[Paginator.Input
 )
 def create_need(request, payload: NeedIn):
     user = user_of(request)
-    with act(request, "needs.need.create") as a:
+    with attempt(request, "needs.need.create") as a:
         a.obj = municipality = find_municipality(request, payload.municipality, loc=["body", "municipality"])
         node = find_node(request, payload.node, loc=["body", "node"]) if payload.node else None
         household = person = None
@@ -405,14 +378,14 @@ def create_need(request, payload: NeedIn):
     "everyone else it is a stub.",
 )
 def get_need(request, uuid: str):
-    with act(request, "needs.need.read") as a:
+    with attempt(request, "needs.need.read") as a:
         a.obj = need = find_need(request, uuid)
     return need_detail(need, user_of(request))
 
 
 def _step(request, uuid: str, action: str, fn, **kwargs):
     user = user_of(request)
-    with act(request, action) as a:
+    with attempt(request, action) as a:
         a.obj = need = find_need(request, uuid)
         fn(need, actor=user, **kwargs)
     return _fresh(request, need)
@@ -440,7 +413,7 @@ def triage(request, uuid: str, payload: TriageIn):
 )
 def assign(request, uuid: str, payload: AssignIn):
     user = user_of(request)
-    with act(request, "needs.need.assign") as a:
+    with attempt(request, "needs.need.assign") as a:
         a.obj = need = find_need(request, uuid)
         assignee = _by_uuid(User.objects.all(), payload.user, ["body", "user"]) if payload.user else None
         group = (
@@ -515,7 +488,7 @@ def cancel(request, uuid: str, payload: CancelIn):
 )
 def duplicate(request, uuid: str, payload: DuplicateIn):
     user = user_of(request)
-    with act(request, "needs.need.duplicate") as a:
+    with attempt(request, "needs.need.duplicate") as a:
         a.obj = need = find_need(request, uuid)
         try:
             of = queries.get_need(user, payload.of)
@@ -544,7 +517,7 @@ def add_note(request, uuid: str, payload: NoteIn):
 )
 def refer(request, uuid: str, payload: ReferIn):
     user = user_of(request)
-    with act(request, "needs.referral.create") as a:
+    with attempt(request, "needs.referral.create") as a:
         a.obj = need = find_need(request, uuid)
         office = _by_uuid(
             Office.objects.filter(municipality_id=need.municipality_id), payload.office, ["body", "office"]
@@ -560,7 +533,7 @@ def refer(request, uuid: str, payload: ReferIn):
 )
 def update_referral(request, uuid: str, payload: ReferralPatch):
     user = user_of(request)
-    with act(request, "needs.referral.update") as a:
+    with attempt(request, "needs.referral.update") as a:
         qs = Referral.objects.filter(need__in=queries.visible_needs(user)).select_related("need", "office")
         a.obj = referral = _by_uuid(qs, uuid, ["path", "uuid"])
         services.update_referral(referral, actor=user, status=payload.status, note=payload.note)
@@ -609,19 +582,9 @@ def list_categories(request, municipality: str):
     summary="Add a need category (MANAGE_NEEDS)",
 )
 def create_category(request, municipality: str, payload: CategoryIn):
-    with act(request, "needs.category.save") as a:
+    with attempt(request, "needs.category.save") as a:
         a.obj = muni = _municipality(request, municipality)
-        parent = _category(muni, payload.parent, ["body", "parent"])
-        category = services.save_category(
-            muni,
-            actor=user_of(request),
-            code=payload.code,
-            name=payload.name,
-            parent=parent,
-            sensitive=payload.sensitive,
-            active=payload.active,
-            order=payload.order,
-        )
+        category = services.save_category(muni, actor=user_of(request), **_category_args(muni, payload))
     return Status(201, _category_out(category))
 
 
@@ -631,22 +594,24 @@ def create_category(request, municipality: str, payload: CategoryIn):
     summary="Change a need category (MANAGE_NEEDS)",
 )
 def update_category(request, municipality: str, code: str, payload: CategoryIn):
-    with act(request, "needs.category.save") as a:
+    with attempt(request, "needs.category.save") as a:
         a.obj = muni = _municipality(request, municipality)
         instance = _category(muni, code, ["path", "code"])
-        parent = _category(muni, payload.parent, ["body", "parent"])
         category = services.save_category(
-            muni,
-            actor=user_of(request),
-            instance=instance,
-            code=payload.code,
-            name=payload.name,
-            parent=parent,
-            sensitive=payload.sensitive,
-            active=payload.active,
-            order=payload.order,
+            muni, actor=user_of(request), instance=instance, **_category_args(muni, payload)
         )
     return _category_out(category)
+
+
+def _category_args(muni, payload: CategoryIn) -> dict:
+    return {
+        "code": payload.code,
+        "name": payload.name,
+        "parent": _category(muni, payload.parent, ["body", "parent"]),
+        "sensitive": payload.sensitive,
+        "active": payload.active,
+        "order": payload.order,
+    }
 
 
 def _office_out(o: Office) -> dict:
@@ -682,18 +647,9 @@ def list_offices(request, municipality: str):
     summary="Add an office or hotline (MANAGE_NEEDS)",
 )
 def create_office(request, municipality: str, payload: OfficeIn):
-    with act(request, "needs.office.save") as a:
+    with attempt(request, "needs.office.save") as a:
         a.obj = muni = _municipality(request, municipality)
-        office = services.save_office(
-            muni,
-            actor=user_of(request),
-            name=payload.name,
-            kind=payload.kind,
-            phone=payload.phone,
-            hours=payload.hours,
-            categories=_categories(muni, payload.categories),
-            active=payload.active,
-        )
+        office = services.save_office(muni, actor=user_of(request), **_office_args(muni, payload))
     return Status(201, _office_out(office))
 
 
@@ -703,21 +659,24 @@ def create_office(request, municipality: str, payload: OfficeIn):
     summary="Change an office or hotline (MANAGE_NEEDS)",
 )
 def update_office(request, municipality: str, uuid: str, payload: OfficeIn):
-    with act(request, "needs.office.save") as a:
+    with attempt(request, "needs.office.save") as a:
         a.obj = muni = _municipality(request, municipality)
         instance = _by_uuid(Office.objects.filter(municipality=muni), uuid, ["path", "uuid"])
         office = services.save_office(
-            muni,
-            actor=user_of(request),
-            instance=instance,
-            name=payload.name,
-            kind=payload.kind,
-            phone=payload.phone,
-            hours=payload.hours,
-            categories=_categories(muni, payload.categories),
-            active=payload.active,
+            muni, actor=user_of(request), instance=instance, **_office_args(muni, payload)
         )
     return _office_out(office)
+
+
+def _office_args(muni, payload: OfficeIn) -> dict:
+    return {
+        "name": payload.name,
+        "kind": payload.kind,
+        "phone": payload.phone,
+        "hours": payload.hours,
+        "categories": _categories(muni, payload.categories),
+        "active": payload.active,
+    }
 
 
 def _group_out(g: WorkingGroup) -> dict:
@@ -767,7 +726,7 @@ def list_groups(request, municipality: str):
     summary="Add a working group (MANAGE_NEEDS)",
 )
 def create_group(request, municipality: str, payload: GroupIn):
-    with act(request, "needs.group.save") as a:
+    with attempt(request, "needs.group.save") as a:
         a.obj = muni = _municipality(request, municipality)
         group = services.save_working_group(
             muni, actor=user_of(request), **_group_args(request, muni, payload)
@@ -781,7 +740,7 @@ def create_group(request, municipality: str, payload: GroupIn):
     summary="Change a working group (MANAGE_NEEDS)",
 )
 def update_group(request, municipality: str, uuid: str, payload: GroupIn):
-    with act(request, "needs.group.save") as a:
+    with attempt(request, "needs.group.save") as a:
         a.obj = muni = _municipality(request, municipality)
         instance = _by_uuid(WorkingGroup.objects.filter(municipality=muni), uuid, ["path", "uuid"])
         group = services.save_working_group(
@@ -842,7 +801,7 @@ def list_rules(request, municipality: str):
     summary="Add a routing rule (MANAGE_NEEDS)",
 )
 def create_rule(request, municipality: str, payload: RuleIn):
-    with act(request, "needs.routing.save") as a:
+    with attempt(request, "needs.routing.save") as a:
         a.obj = muni = _municipality(request, municipality)
         rule = services.save_routing_rule(muni, actor=user_of(request), **_rule_args(request, muni, payload))
     return Status(201, _rule_out(rule))
@@ -854,7 +813,7 @@ def create_rule(request, municipality: str, payload: RuleIn):
     summary="Change a routing rule (MANAGE_NEEDS)",
 )
 def update_rule(request, municipality: str, uuid: str, payload: RuleIn):
-    with act(request, "needs.routing.save") as a:
+    with attempt(request, "needs.routing.save") as a:
         a.obj = muni = _municipality(request, municipality)
         instance = _by_uuid(_rules(muni), uuid, ["path", "uuid"])
         rule = services.save_routing_rule(
@@ -869,7 +828,7 @@ def update_rule(request, municipality: str, uuid: str, payload: RuleIn):
     summary="Remove a routing rule (MANAGE_NEEDS)",
 )
 def delete_rule(request, municipality: str, uuid: str):
-    with act(request, "needs.routing.delete") as a:
+    with attempt(request, "needs.routing.delete") as a:
         a.obj = muni = _municipality(request, municipality)
         rule = _by_uuid(_rules(muni), uuid, ["path", "uuid"])
         services.delete_routing_rule(rule, actor=user_of(request))
@@ -905,7 +864,7 @@ def list_deadlines(request, municipality: str):
     summary="Set a deadline (MANAGE_NEEDS); applies to needs registered from now on",
 )
 def set_deadline(request, municipality: str, payload: DeadlineIn):
-    with act(request, "needs.deadline.save") as a:
+    with attempt(request, "needs.deadline.save") as a:
         a.obj = muni = _municipality(request, municipality)
         category = _category(muni, payload.category, ["body", "category"])
         policy = services.save_deadline_policy(

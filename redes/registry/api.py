@@ -25,7 +25,7 @@ from ninja.pagination import paginate
 
 from redes.accounts import scoping
 from redes.accounts.roles import Perm
-from redes.core.api import ERRORS, WRITE_ERRORS, ErrorOut, NotFound, Paginator, attempt, user_of
+from redes.core.api import ERRORS, READ_403, WRITE_ERRORS, NotFound, Paginator, attempt, user_of
 from redes.core.phones import normalize_phone
 from redes.territories.api import find_municipality, find_node
 from redes.territories.models import Municipality, Node
@@ -76,8 +76,6 @@ from .schemas import (
 )
 
 router = Router(tags=["Registry"])
-
-READ_403 = {**ERRORS, 403: ErrorOut}
 
 
 # --- lookups --------------------------------------------------------------------------------------------------

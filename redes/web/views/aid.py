@@ -21,6 +21,8 @@ from redes.accounts.roles import Perm
 from redes.audit.services import record_denied
 from redes.territories.models import Municipality
 
+from . import common
+
 RECENT_DONATIONS = 8
 HOME_CAMPAIGNS = 12
 
@@ -28,34 +30,14 @@ HOME_CAMPAIGNS = 12
 # --------------------------------------------------------------------------------------------- access helpers
 
 
-def require_perm(request, perm: str, action: str = "") -> None:
-    """403 unless the user holds ``perm`` somewhere; a refused write is audited."""
-    if scoping.can(request.user, perm):
-        return
-    if action and request.method == "POST":
-        record_denied(action, actor=request.user, reason=f"missing permission {perm}")
-    raise PermissionDenied
-
-
 def managed_municipalities(user) -> list[Municipality]:
     """Municipalities where the user manages aid (a coordinator's own; all for superusers)."""
-    qs = scoping.municipalities(user, Perm.MANAGE_AID).select_related("node").order_by("name")
-    return [m for m in qs if scoping.can(user, Perm.MANAGE_AID, m.node)]
+    return common.managed_municipalities(user, Perm.MANAGE_AID)
 
 
 def chosen_municipality(request, action: str = "") -> tuple[Municipality, list[Municipality]]:
-    """The municipality a management page works on (``?m=<uuid>``, else the first managed one)."""
-    require_perm(request, Perm.MANAGE_AID, action)
-    choices = managed_municipalities(request.user)
-    if not choices:
-        raise PermissionDenied
-    wanted = (request.GET.get("m") or request.POST.get("m") or "").strip()
-    if wanted:
-        for municipality in choices:
-            if str(municipality.uuid) == wanted:
-                return municipality, choices
-        raise Http404
-    return choices[0], choices
+    """The municipality an aid management page works on (``?m=<uuid>``, else the first managed one)."""
+    return common.chosen_municipality(request, Perm.MANAGE_AID, action)
 
 
 # The scoped querysets of ``aid.queries`` (the one door to aid records), under short names for the pages.

@@ -37,10 +37,9 @@ from .aid import (
     entitlements_of,
     get_or_404,
     percent,
-    require_perm,
     sites_of,
 )
-from .common import PAGE_SIZE, add_service_errors, is_htmx
+from .common import PAGE_SIZE, add_service_errors, is_htmx, require_perm
 
 PRINT_PAGE = 120
 #: Above this many blocks the campaign page shows the blocks with the lowest coverage only.

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
+from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 from redes.accounts.roles import Perm
-from redes.accounts.scoping import can, get_scoped_or_404
+from redes.accounts.scoping import can, get_scoped_or_404, municipalities
 from redes.audit.services import record_denied
-from redes.territories.models import MUNICIPALITY_DEPTH, Node, NodeKind
+from redes.territories.models import MUNICIPALITY_DEPTH, Municipality, Node, NodeKind
 
 PAGE_SIZE = 50
 
@@ -28,12 +29,43 @@ def require_or_refuse(request, perm: str, node: Node, action: str) -> None:
     if can(request.user, perm, node):
         return
     if not can(request.user, Perm.VIEW_TERRITORY, node):
-        from django.http import Http404
-
         raise Http404
     if request.method == "POST":
         record_denied(action, actor=request.user, obj=node, reason=f"missing permission {perm}")
     raise PermissionDenied
+
+
+def require_perm(request, perm: str, action: str = "") -> None:
+    """403 unless the user holds ``perm`` somewhere; a refused write (POST naming ``action``) is audited."""
+    if can(request.user, perm):
+        return
+    if action and request.method == "POST":
+        record_denied(action, actor=request.user, reason=f"missing permission {perm}")
+    raise PermissionDenied
+
+
+def managed_municipalities(user, perm: str) -> list[Municipality]:
+    """Municipalities where the user holds ``perm`` at the municipality itself (all for superusers)."""
+    qs = municipalities(user, perm).select_related("node").order_by("name")
+    return [m for m in qs if can(user, perm, m.node)]
+
+
+def chosen_municipality(request, perm: str, action: str = "") -> tuple[Municipality, list[Municipality]]:
+    """The municipality a management page works on (``?m=<uuid>``, else the first managed one) and the
+    choices; 403 when the user manages none, 404 for a municipality not among them."""
+    require_perm(request, perm, action)
+    choices = managed_municipalities(request.user, perm)
+    if not choices:
+        if action and request.method == "POST":
+            record_denied(action, actor=request.user, reason=f"{perm} below the municipality only")
+        raise PermissionDenied
+    wanted = (request.GET.get("m") or request.POST.get("m") or "").strip()
+    if wanted:
+        for municipality in choices:
+            if str(municipality.uuid) == wanted:
+                return municipality, choices
+        raise Http404
+    return choices[0], choices
 
 
 def add_service_errors(form, exc: ValidationError) -> None:

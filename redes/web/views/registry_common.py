@@ -7,16 +7,15 @@ notices) need ``MANAGE_REGISTRY`` at the municipality's own node.
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.urls import NoReverseMatch, reverse
 
 from redes.accounts import scoping
 from redes.accounts.roles import Perm
-from redes.audit.services import record_denied
 from redes.registry.matching import REASON_CODES, REASON_LABELS
 from redes.registry.models import Person
 from redes.territories.models import Municipality
+
+from . import common
 
 
 def reason_label(code: str) -> str:
@@ -32,34 +31,17 @@ def known_reason_codes() -> list[str]:
 
 def require_manage(request, action: str = "") -> None:
     """403 unless the user holds MANAGE_REGISTRY somewhere; a refused write is audited."""
-    if scoping.can(request.user, Perm.MANAGE_REGISTRY):
-        return
-    if action and request.method == "POST":
-        record_denied(action, actor=request.user, reason="missing permission manage_registry")
-    raise PermissionDenied
+    common.require_perm(request, Perm.MANAGE_REGISTRY, action)
 
 
 def managed_municipalities(user) -> list[Municipality]:
     """Municipalities where the user holds MANAGE_REGISTRY at the municipality itself."""
-    qs = scoping.municipalities(user, Perm.MANAGE_REGISTRY).select_related("node").order_by("name")
-    return [m for m in qs if scoping.can(user, Perm.MANAGE_REGISTRY, m.node)]
+    return common.managed_municipalities(user, Perm.MANAGE_REGISTRY)
 
 
 def chosen_municipality(request, action: str = "") -> tuple[Municipality, list[Municipality]]:
     """The municipality a settings page works on (``?m=<uuid>``, else the first managed one)."""
-    require_manage(request, action)
-    choices = managed_municipalities(request.user)
-    if not choices:
-        if action and request.method == "POST":
-            record_denied(action, actor=request.user, reason="manage_registry below the municipality only")
-        raise PermissionDenied
-    wanted = (request.GET.get("m") or request.POST.get("m") or "").strip()
-    if wanted:
-        for municipality in choices:
-            if str(municipality.uuid) == wanted:
-                return municipality, choices
-        raise Http404
-    return choices[0], choices
+    return common.chosen_municipality(request, Perm.MANAGE_REGISTRY, action)
 
 
 def person_for_manager(request, uuid, *, include_inactive: bool = True) -> Person:

@@ -82,21 +82,6 @@ def get_or_404(qs, **lookup):
         raise Http404 from exc
 
 
-def audit_rejected(request, action: str, form, obj=None, **where) -> None:
-    """Audit a form refused before any service ran (names the fields in error, never their values)."""
-    from redes.audit.models import Outcome
-
-    fields = ",".join(sorted(form.errors)) or "form"
-    record_denied(
-        action,
-        actor=request.user,
-        obj=obj,
-        reason=f"invalid input: {fields}",
-        outcome=Outcome.REJECTED,
-        **where,
-    )
-
-
 def audit_refused(request, action: str, exc: ValidationError, obj=None) -> None:
     """Audit a refusal raised outside an audited service (by its error codes, never the input)."""
     from redes.audit.models import Outcome

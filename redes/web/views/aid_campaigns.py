@@ -31,7 +31,6 @@ from redes.territories.models import Node, NodeKind
 from ..forms_aid import CampaignForm, DeliveryForm
 from .aid import (
     audit_refused,
-    audit_rejected,
     campaigns_of,
     chosen_municipality,
     entitlements_of,
@@ -39,7 +38,7 @@ from .aid import (
     percent,
     sites_of,
 )
-from .common import PAGE_SIZE, add_service_errors, is_htmx, require_perm
+from .common import PAGE_SIZE, add_service_errors, audit_rejected, is_htmx, require_perm
 
 PRINT_PAGE = 120
 #: Above this many blocks the campaign page shows the blocks with the lowest coverage only.

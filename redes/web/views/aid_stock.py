@@ -32,8 +32,8 @@ from ..forms_aid import (
     SiteForm,
     TransferForm,
 )
-from .aid import audit_rejected, chosen_municipality, donors_of, get_or_404, items_of, sites_of
-from .common import PAGE_SIZE, add_service_errors, require_perm
+from .aid import chosen_municipality, donors_of, get_or_404, items_of, sites_of
+from .common import PAGE_SIZE, add_service_errors, audit_rejected, require_perm
 
 LEDGER_SHOWN = 50
 SPHERE_KCAL = 2100

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from redes.accounts.roles import Perm
 from redes.accounts.scoping import can, get_scoped_or_404, municipalities
+from redes.audit.models import Outcome
 from redes.audit.services import record_denied
 from redes.territories.models import MUNICIPALITY_DEPTH, Municipality, Node, NodeKind
 
@@ -66,6 +67,20 @@ def chosen_municipality(request, perm: str, action: str = "") -> tuple[Municipal
                 return municipality, choices
         raise Http404
     return choices[0], choices
+
+
+def audit_rejected(request, action: str, form, obj=None, **where) -> None:
+    """Audit a submission its form refused before any service ran (forged ids, unknown choices…): the names
+    of the fields in error, never the values typed. ``where``: ``municipality=`` when there is no ``obj``."""
+    fields = ",".join(sorted(key or "__all__" for key in form.errors)) or "form"
+    record_denied(
+        action,
+        actor=request.user,
+        obj=obj,
+        reason=f"invalid input: {fields}",
+        outcome=Outcome.REJECTED,
+        **where,
+    )
 
 
 def add_service_errors(form, exc: ValidationError) -> None:

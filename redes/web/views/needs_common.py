@@ -86,21 +86,3 @@ def is_case_officer(user, node=None) -> bool:
 
 
 FIELD_ROLES = {Role.BLOCK_LIAISON, Role.SECTOR_LIAISON}
-
-
-def audit_rejected(request, action: str, form, *, obj=None, municipality=None) -> None:
-    """Audit a submission refused by its form (forged ids, unknown categories…): the field names only,
-    never the values typed."""
-    from redes.audit.models import Outcome
-    from redes.audit.services import record_denied
-
-    fields = sorted(key or "__all__" for key in form.errors)
-    record_denied(
-        action,
-        actor=request.user,
-        obj=obj,
-        municipality=municipality,
-        reason="invalid input",
-        outcome=Outcome.REJECTED,
-        changes={"fields": fields},
-    )

@@ -37,8 +37,8 @@ from ..forms_needs import (
     ResolveForm,
     TriageForm,
 )
-from .common import add_service_errors
-from .needs_common import audit_rejected, need_url
+from .common import add_service_errors, audit_rejected
+from .needs_common import need_url
 from .needs_intake import reference_of
 from .needs_queue import prime_rows
 

@@ -32,8 +32,8 @@ from redes.registry.models import Phone, RecordStatus
 from redes.territories.models import Municipality, Node, NodeKind
 
 from ..forms_needs import FieldIntakeForm, HotlineForm, PublicReportForm
-from .common import add_service_errors, require_or_refuse
-from .needs_common import audit_rejected, blocks_for, need_url, pick_municipality
+from .common import add_service_errors, audit_rejected, require_or_refuse
+from .needs_common import blocks_for, need_url, pick_municipality
 
 LOOKUP_LIMIT = 20
 

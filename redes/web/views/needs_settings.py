@@ -30,8 +30,8 @@ from redes.needs.models import (
 from redes.territories.models import Node
 
 from ..forms_needs import CategoryForm, DeadlineForm, OfficeForm, RoutingRuleForm, WorkingGroupForm
-from .common import add_service_errors, require_or_refuse
-from .needs_common import audit_rejected, pick_municipality
+from .common import add_service_errors, audit_rejected, require_or_refuse
+from .needs_common import pick_municipality
 
 UNIT_CODES = 400
 ANCHORS = {

@@ -11,6 +11,7 @@ from redes.accounts.api import router as accounts_router
 from redes.aid.api import router as aid_router
 from redes.core.api import BearerToken, install_error_handlers
 from redes.liaisons.api import router as liaisons_router
+from redes.messaging.api import router as messaging_router
 from redes.needs.api import router as needs_router
 from redes.registry.api import router as registry_router
 from redes.territories.api import router as territories_router
@@ -52,6 +53,12 @@ TAGS = [
         "description": "Donors, donations, sites and kitchens, the stock ledger, package templates, fair "
         "distribution campaigns, entitlements and deliveries, public reports.",
     },
+    {
+        "name": "Messaging",
+        "description": "WhatsApp, SMS, Telegram and console channels: broadcasts to a territory, a role, a group or "
+        "a segment, cascades down the liaison tree with acknowledgements, the outbox and inbox, groups, message "
+        "templates and conversation flows.",
+    },
 ]
 
 api = NinjaAPI(
@@ -69,3 +76,4 @@ api.add_router("", accounts_router)
 api.add_router("", registry_router)
 api.add_router("", needs_router)
 api.add_router("", aid_router)
+api.add_router("", messaging_router)

@@ -15,6 +15,13 @@ Environment variables (all optional):
 - ``REDES_IMPORT_PARALLEL`` (``0``/``1``, default ``1``): duplicate search of large imports in a second process.
 - ``REDES_TASKS_BACKEND``: ``database`` (default: a worker started by ``redes serve``/``redes worker``) or
   ``immediate`` (run background jobs inline, as the tests do).
+- ``REDES_REDIS_URL``: e.g. ``redis://127.0.0.1:6379/0``; when set, the messaging rate limits (token buckets)
+  are shared through Redis by every worker process; otherwise they are kept in the database.
+- ``REDES_MESSAGING`` (``0``/``1``, default ``1``): whether ``redes serve``/``demo`` start the messaging
+  dispatcher thread (inbound processing, outbox sending, cascade reminders); ``redes messaging run`` runs it
+  as its own process.
+- ``REDES_PUBLIC_URL``: the address providers call back (webhooks, status callbacks), e.g.
+  ``https://redes.example.gob.mx``.
 """
 
 import os
@@ -102,6 +109,7 @@ INSTALLED_APPS = [
     "redes.registry",
     "redes.needs",
     "redes.aid",
+    "redes.messaging",
     "redes.web",
     "redes.demo",
 ]
@@ -227,6 +235,9 @@ REDES_IMPORT_DIR = DATA_DIR / "imports"
 # that off (the search then runs after the write).
 REDES_IMPORT_PARALLEL = env_bool("REDES_IMPORT_PARALLEL", True)
 
+REDES_REDIS_URL = os.environ.get("REDES_REDIS_URL", "")
+REDES_MESSAGING = env_bool("REDES_MESSAGING", True)
+REDES_PUBLIC_URL = os.environ.get("REDES_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 REDES_TILE_URL = os.environ.get("REDES_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 REDES_TILE_ATTRIBUTION = os.environ.get("REDES_TILE_ATTRIBUTION", "&copy; OpenStreetMap contributors")
 

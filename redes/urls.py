@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     re_path(r"^api/", api_not_found),
+    path("hooks/", include("redes.messaging.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("redes.web.urls")),
 ]

@@ -41,6 +41,11 @@ class Perm(models.TextChoices):
     MANAGE_NEEDS = "manage_needs", _("Set need categories, routing rules, deadlines, offices and hotlines")
     MANAGE_AID = "manage_aid", _("Manage donors, donations, sites, stock and distribution campaigns")
     DELIVER_AID = "deliver_aid", _("Confirm aid deliveries")
+    BROADCAST = "broadcast", _("Send broadcasts to one's territory and follow their acknowledgements")
+    MANAGE_MESSAGING = (
+        "manage_messaging",
+        _("Set up channels, message templates, conversation flows and the group registry"),
+    )
 
 
 P = Perm
@@ -63,8 +68,10 @@ PERMISSIONS: dict[Role, frozenset[Perm]] = {
         P.MANAGE_NEEDS,
         P.MANAGE_AID,
         P.DELIVER_AID,
+        P.BROADCAST,
+        P.MANAGE_MESSAGING,
     },
-    Role.SECTOR_LIAISON: _FIELD | {P.ASSIGN_LIAISONS, P.DELIVER_AID},
+    Role.SECTOR_LIAISON: _FIELD | {P.ASSIGN_LIAISONS, P.DELIVER_AID, P.BROADCAST},
     Role.BLOCK_LIAISON: _FIELD | {P.DELIVER_AID},
     Role.HOTLINE_OPERATOR: _FIELD,
     Role.CASE_OFFICER: _FIELD | {P.VIEW_SENSITIVE, P.EDIT_SENSITIVE},

@@ -36,4 +36,5 @@ urlpatterns = [
     path("registry/", include("redes.web.urls_registry")),
     path("needs/", include("redes.web.urls_needs")),
     path("aid/", include("redes.web.urls_aid")),
+    path("messaging/", include("redes.web.urls_messaging")),
 ]

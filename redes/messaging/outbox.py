@@ -1,14 +1,70 @@
 """The outbox: messages waiting to be sent, sent by the dispatcher within each provider's rate limit.
 
 ``enqueue`` is the one way to put a single message in it; broadcasts build theirs set-based
-(``broadcasts.build_outbox``)."""
+(``broadcasts.build_outbox``). ``send_due`` sends what is due:
+
+1. **Reconcile** rows left ``sending`` by a worker whose lease expired (it died, or a call timed out). A row
+   whose call never started is queued again at once. A row whose call may have reached the provider is *in
+   doubt*: when the provider reports statuses, the row waits ``DOUBT_SECONDS`` after its lease for a status
+   callback carrying its reference (``apply_status`` then marks it sent, and it is never sent again); only
+   then is it sent once more. That is how a worker killed mid-send never causes a duplicate.
+2. **Claim** due rows (priority, due time, id) with a lease: ``SELECT … FOR UPDATE SKIP LOCKED`` on
+   PostgreSQL, so concurrent workers never claim the same row; SQLite serialises writers anyway. A claimed
+   row has no ``next_attempt_at`` until its call starts: ``_start`` stamps it (and counts the attempt) with a
+   conditional UPDATE just before the call, so a row is called at most once per claim and a worker that lost
+   its lease never calls.
+3. **Prepare** each row: opted-out contacts get nothing but replies (``SKIPPED``); the text is the row's body,
+   else the rendered template (``texts.render``), else the broadcast rendered through the ``broadcast``
+   template; WhatsApp outside 24 hours of the contact's last message needs the approved WhatsApp template of
+   the broadcast or template key, else the message falls back to SMS.
+4. **Send** in a thread pool sharing one ``httpx.Client``, each account within its shared token bucket
+   (``ratelimit``). Transient failures (429, 130429, 5xx, timeouts) are retried with exponential backoff and
+   jitter (the provider's ``Retry-After`` when given) up to ``MAX_ATTEMPTS``; permanent failures of WhatsApp
+   messages get an SMS fallback row (``fallback_of``) when the contact has a phone.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import re
+import socket
+import threading
+import time
+from collections import Counter, deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+
+from django.db import connection, connections, transaction
+from django.db.models import F, Q
 
 from redes.core import clock
 
 from . import accounts
-from .models import ChannelAccount, Contact, Medium, Outbound
+from .channels import get_adapter
+from .channels.base import OutgoingMessage, SendResult
+from .contacts import TELEGRAM_PREFIX
+from .models import ChannelAccount, Contact, Inbound, Medium, MessageTemplate, Outbound, Provider
+
+logger = logging.getLogger("redes.messaging")
+
+Status = Outbound.Status
+
+#: Seconds a worker holds the rows it claimed (and, once a call started, that call).
+LEASE_SECONDS = float(os.environ.get("REDES_OUTBOX_LEASE", 60))
+#: Seconds after an expired lease that a row in doubt waits for a status callback before it is sent again.
+DOUBT_SECONDS = float(os.environ.get("REDES_OUTBOX_DOUBT", 120))
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = 2.0
+BACKOFF_CAP = 900.0
+#: WhatsApp accepts free text within 24 hours of the person's last message; templates otherwise.
+WINDOW = dt.timedelta(hours=24)
+#: Statuses only move forward along this order (failed is handled apart).
+RANK = {Status.QUEUED: 0, Status.SENDING: 0, Status.SENT: 1, Status.DELIVERED: 2, Status.READ: 3}
+POOL_PREFIX = "redes-send"
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def medium_for(contact: Contact) -> str:
@@ -45,4 +101,523 @@ def enqueue(
         template=template,
         variables=variables or {},
         next_attempt_at=clock.now(),
+    )
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def worker_id() -> str:
+    """A name for this process's sends (``Outbound.worker``): host and pid."""
+    return f"{socket.gethostname()[:24]}-{os.getpid()}"
+
+
+def backoff(attempts: int, retry_after: float | None = None, *, rng=random) -> float:
+    """Seconds before the next attempt: exponential (2, 4, 8 … s, capped at 15 min) with full jitter over
+    the upper half, and never earlier than the provider's ``Retry-After``."""
+    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(attempts - 1, 0))
+    delay = delay * (0.5 + rng.random() / 2)
+    if retry_after:
+        delay = max(delay, float(retry_after))
+    return delay
+
+
+def _skip_locked(qs):
+    return qs.select_for_update(skip_locked=True) if connection.vendor == "postgresql" else qs
+
+
+def has_phone(contact: Contact) -> bool:
+    return bool(contact.address) and not contact.address.startswith(TELEGRAM_PREFIX)
+
+
+def render(row: Outbound, cache: dict | None = None) -> str:
+    """The text of ``row``: its body, else its template rendered, else its broadcast's message."""
+    if row.body:
+        return row.body
+    cache = {} if cache is None else cache
+    if row.template:
+        return _render(row.municipality_id, row.template, row.variables or {}, cache)
+    if row.broadcast_id:
+        key = ("broadcast", row.broadcast_id)
+        if key not in cache:
+            broadcast = row.broadcast
+            cache[key] = _render(
+                row.municipality_id, "broadcast", {"title": broadcast.title, "body": broadcast.body}, cache
+            )
+        return cache[key]
+    return ""
+
+
+def _render(municipality_id: int, key: str, variables: dict, cache: dict) -> str:
+    from redes.territories.models import Municipality
+
+    from . import texts  # H3's module; imported late (it imports the outbox)
+
+    if ("muni", municipality_id) not in cache:
+        cache[("muni", municipality_id)] = Municipality.objects.get(pk=municipality_id)
+    return texts.render(cache[("muni", municipality_id)], key, variables)
+
+
+def _whatsapp_template(row: Outbound, text_vars: dict, cache: dict) -> dict | None:
+    """The approved WhatsApp template for ``row`` outside the window: the broadcast's own, else the one of
+    its template key (``broadcast`` for broadcasts), as ``OutgoingMessage.template``; None when none."""
+    template = None
+    if row.broadcast_id and row.broadcast.template_id:
+        template = row.broadcast.template
+    key = row.template or ("broadcast" if row.broadcast_id else "")
+    if (template is None or not _approved(template)) and key:
+        cache_key = ("tpl", row.municipality_id, key)
+        if cache_key not in cache:
+            cache[cache_key] = MessageTemplate.objects.filter(
+                municipality_id=row.municipality_id, key=key
+            ).first()
+        template = cache[cache_key]
+    if template is None or not _approved(template):
+        return None
+    params = [str(text_vars.get(name, "")) for name in _PLACEHOLDER.findall(template.body)]
+    return {
+        "name": template.whatsapp_name,
+        "language": template.whatsapp_language or "es_MX",
+        "params": params,
+    }
+
+
+def _approved(template: MessageTemplate) -> bool:
+    return template.whatsapp_status == MessageTemplate.WhatsAppStatus.APPROVED and bool(
+        template.whatsapp_name
+    )
+
+
+def _variables_of(row: Outbound) -> dict:
+    variables = dict(row.variables or {})
+    if row.broadcast_id:
+        variables.setdefault("title", row.broadcast.title)
+        variables.setdefault("body", row.broadcast.body)
+    return variables
+
+
+def in_window(contact: Contact, now: dt.datetime) -> bool:
+    return contact.last_inbound_at is not None and now - contact.last_inbound_at < WINDOW
+
+
+# ---------------------------------------------------------------- state changes
+
+
+def _fail(
+    row: Outbound, code: str, error: str, *, worker: str | None = None, text: str | None = None
+) -> bool:
+    """Mark ``row`` failed for good (if it is still ours) and queue its SMS fallback when it went by WhatsApp."""
+    qs = Outbound.objects.filter(pk=row.pk, status__in=[Status.QUEUED, Status.SENDING, Status.SENT])
+    if worker is not None:
+        qs = qs.filter(status=Status.SENDING, worker=worker)
+    with transaction.atomic():
+        changed = qs.update(
+            status=Status.FAILED, error_code=code[:20], error=error[:300], lease_until=None, worker=""
+        )
+        if changed:
+            fallback(row, text=text)
+    return bool(changed)
+
+
+def fallback(row: Outbound, *, text: str | None = None) -> Outbound | None:
+    """An SMS row for a WhatsApp message that could not go (``fallback_of``), when the contact has a phone.
+
+    It carries the rendered text (so it needs no broadcast) and no broadcast link (one row per broadcast,
+    contact and kind); progress follows ``fallback_of``."""
+    account = row.account
+    if account.medium != Medium.WHATSAPP or not has_phone(row.contact):
+        return None
+    if text is None:
+        try:
+            text = render(row)
+        except Exception:  # noqa: BLE001 - a text that cannot be rendered cannot fall back either
+            logger.exception("Outbound %s: no text for the SMS fallback", row.pk)
+            return None
+    if not text:
+        return None
+    now = clock.now()
+    return Outbound.objects.create(
+        municipality_id=row.municipality_id,
+        contact_id=row.contact_id,
+        account=accounts.route(row.municipality_id, Medium.SMS),
+        kind=row.kind,
+        priority=row.priority,
+        body=text,
+        template=row.template,
+        variables=row.variables,
+        fallback_of=row,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def apply_status(inbound: Inbound) -> bool:
+    """Apply a STATUS inbound row to the outbound row it names (our reference, else the provider's id).
+
+    Statuses only move forward (sent < delivered < read); ``failed`` applies to a row not yet delivered and
+    queues its SMS fallback like a permanent failure. A row in doubt is thereby settled (never resent).
+    Returns whether a row changed."""
+    data = inbound.data or {}
+    status = str(data.get("status") or "").lower()
+    if status not in ("sent", "delivered", "read", "failed"):
+        return False
+    rows = Outbound.objects.filter(account_id=inbound.account_id)
+    row = None
+    reference = str(data.get("reference") or "")
+    if reference.isdigit():
+        row = rows.filter(pk=int(reference)).select_related("contact", "account").first()
+    # ingest keys status rows "<message id>:<status>" (one row per status) and keeps the id in message_id.
+    message_id = str(data.get("message_id") or (inbound.provider_id or "").split(":")[0])
+    if row is None and message_id:
+        row = rows.filter(provider_id=message_id).select_related("contact", "account").first()
+    if row is None:
+        return False
+    when = inbound.received_at or clock.now()
+    if status == "failed":
+        errors = data.get("errors") or [{}]
+        first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+        code = str(first.get("code") or "failed")
+        with transaction.atomic():
+            changed = Outbound.objects.filter(
+                pk=row.pk, status__in=[Status.QUEUED, Status.SENDING, Status.SENT]
+            ).update(
+                status=Status.FAILED,
+                error_code=code[:20],
+                error=str(first.get("title") or "Reported failed by the provider")[:300],
+                lease_until=None,
+                provider_id=row.provider_id or message_id,
+            )
+            if changed:
+                fallback(row)
+        return bool(changed)
+    rank = RANK[Status(status)]
+    lower = [s for s, r in RANK.items() if r < rank]
+    stamps = {"sent": "sent_at", "delivered": "delivered_at", "read": "read_at"}
+    values = {"status": status, "lease_until": None, stamps[status]: when}
+    if not row.sent_at:
+        values["sent_at"] = when
+    if not row.provider_id and message_id:
+        values["provider_id"] = message_id[:128]
+    changed = Outbound.objects.filter(pk=row.pk, status__in=lower).update(**values)
+    if not changed and not row.provider_id and message_id:
+        Outbound.objects.filter(pk=row.pk, provider_id="").update(provider_id=message_id[:128])
+    return bool(changed)
+
+
+def reconcile(now: dt.datetime | None = None, *, limit: int = 1000) -> dict:
+    """Settle rows left ``sending`` past their lease (see the module's docstring)."""
+    now = now or clock.now()
+    stats = Counter()
+    with transaction.atomic():
+        qs = Outbound.objects.filter(status=Status.SENDING, lease_until__lt=now).select_related(
+            "account", "contact"
+        )
+        rows = list(_skip_locked(qs).order_by("id")[:limit])
+        if not rows:
+            return stats
+        waiting = []
+        for row in rows:
+            if row.next_attempt_at is None:  # claimed, never called: back in the queue at once
+                Outbound.objects.filter(pk=row.pk, status=Status.SENDING).update(
+                    status=Status.QUEUED, worker="", lease_until=None, next_attempt_at=now
+                )
+                stats["released"] += 1
+            elif _reports_status(row.account) and now < row.lease_until + dt.timedelta(seconds=DOUBT_SECONDS):
+                waiting.append(row)
+            elif row.attempts >= MAX_ATTEMPTS:
+                _fail(row, "attempts", f"No answer after {row.attempts} attempts")
+                stats["failed"] += 1
+            else:  # in doubt too long with no status: it never reached the provider; send once more
+                Outbound.objects.filter(pk=row.pk, status=Status.SENDING).update(
+                    status=Status.QUEUED, worker="", lease_until=None, next_attempt_at=now
+                )
+                stats["resent"] += 1
+        if waiting:
+            stats["doubt"] += len(waiting)
+            stats["settled"] += _settle_from_pending(waiting)
+    return stats
+
+
+def _settle_from_pending(rows: list[Outbound]) -> int:
+    """Apply status callbacks already stored but not yet processed that name rows in doubt."""
+    references = [str(r.pk) for r in rows]
+    pending = Inbound.objects.filter(
+        state=Inbound.State.PENDING,
+        kind=Inbound.Kind.STATUS,
+        account_id__in={r.account_id for r in rows},
+        data__reference__in=references,
+    ).order_by("id")
+    return sum(1 for inbound in pending if apply_status(inbound))
+
+
+def _reports_status(account: ChannelAccount) -> bool:
+    try:
+        return bool(get_adapter(account.provider).reports_status)
+    except (KeyError, ImportError):
+        return False
+
+
+# ---------------------------------------------------------------- claiming and sending
+
+
+def claim(*, limit: int, worker: str, now: dt.datetime) -> list[int]:
+    """Claim up to ``limit`` due rows for ``worker``; returns their ids."""
+    with transaction.atomic():
+        due = Outbound.objects.filter(status=Status.QUEUED).filter(
+            Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True)
+        )
+        ids = list(
+            _skip_locked(due.order_by("priority", "next_attempt_at", "id")).values_list("id", flat=True)[
+                :limit
+            ]
+        )
+        if ids:
+            Outbound.objects.filter(pk__in=ids, status=Status.QUEUED).update(
+                status=Status.SENDING,
+                worker=worker,
+                lease_until=now + dt.timedelta(seconds=LEASE_SECONDS),
+                next_attempt_at=None,
+            )
+    return ids
+
+
+def _start(row: Outbound, worker: str) -> bool:
+    """Stamp the start of the call (and count the attempt) if the row is still ours; False: do not call."""
+    now = clock.now()
+    started = Outbound.objects.filter(
+        pk=row.pk, status=Status.SENDING, worker=worker, next_attempt_at__isnull=True, lease_until__gte=now
+    ).update(
+        next_attempt_at=now, lease_until=now + dt.timedelta(seconds=LEASE_SECONDS), attempts=F("attempts") + 1
+    )
+    if started:
+        row.attempts += 1
+    return bool(started)
+
+
+def _record(row: Outbound, result: SendResult, worker: str, adapter, text: str, stats: Counter) -> None:
+    now = clock.now()
+    mine = Outbound.objects.filter(pk=row.pk, status=Status.SENDING, worker=worker)
+    if result.ok:
+        changed = mine.update(
+            status=Status.SENT,
+            sent_at=now,
+            provider_id=(result.provider_id or "")[:128],
+            lease_until=None,
+            error_code="",
+            error="",
+        )
+        if not changed and result.provider_id:  # a status callback got there first
+            Outbound.objects.filter(pk=row.pk, provider_id="").update(provider_id=result.provider_id[:128])
+        stats["sent"] += 1
+        return
+    if result.retry:
+        if result.error_code == "timeout" and getattr(adapter, "reports_status", False):
+            # The provider may have taken it: in doubt until a status callback says so or DOUBT_SECONDS pass.
+            mine.update(lease_until=now, error_code="timeout", error=result.error[:300])
+            stats["doubt"] += 1
+            return
+        if row.attempts >= MAX_ATTEMPTS:
+            _fail(row, result.error_code or "retry", result.error or "Gave up", worker=worker, text=text)
+            stats["failed"] += 1
+            return
+        delay = backoff(row.attempts, result.retry_after)
+        mine.update(
+            status=Status.QUEUED,
+            worker="",
+            lease_until=None,
+            next_attempt_at=now + dt.timedelta(seconds=delay),
+            error_code=(result.error_code or "")[:20],
+            error=(result.error or "")[:300],
+        )
+        stats["retried"] += 1
+        return
+    _fail(
+        row,
+        result.error_code or "failed",
+        result.error or "Refused by the provider",
+        worker=worker,
+        text=text,
+    )
+    stats["failed"] += 1
+
+
+def _prepare(row: Outbound, now: dt.datetime, cache: dict, stats: Counter, worker: str):
+    """The ``OutgoingMessage`` for ``row``, or None when the row was settled here (skipped, fallen back)."""
+    contact = row.contact
+    mine = Outbound.objects.filter(pk=row.pk, status=Status.SENDING, worker=worker)
+    if row.kind != Outbound.Kind.REPLY and contact.opted_out_at is not None:
+        mine.update(status=Status.SKIPPED, lease_until=None, error_code="opted_out", error="Opted out")
+        stats["skipped"] += 1
+        return None
+    if not row.account.active:
+        _fail(row, "inactive", "The channel account is disabled", worker=worker)
+        stats["failed"] += 1
+        return None
+    text = render(row, cache)
+    template = None
+    if row.account.medium == Medium.WHATSAPP and not in_window(contact, now):
+        template = _whatsapp_template(row, _variables_of(row), cache)
+        if template is None:
+            _fail(
+                row,
+                "window",
+                "Outside WhatsApp's 24-hour window with no approved template",
+                worker=worker,
+                text=text,
+            )
+            stats["fallback"] += 1
+            return None
+    if not text and template is None:
+        _fail(row, "empty", "Nothing to send", worker=worker)
+        stats["failed"] += 1
+        return None
+    options = (row.variables or {}).get("options")
+    return OutgoingMessage(
+        to=contact.address,
+        text=text,
+        reference=str(row.pk),
+        template=template,
+        options=options if isinstance(options, list) else None,
+    )
+
+
+def _call(adapter, account, message: OutgoingMessage, client) -> SendResult:
+    try:
+        return adapter.send(account, message, client)
+    except Exception as exc:  # noqa: BLE001 - an adapter bug must not lose the row: it is retried
+        logger.exception("The %s adapter failed to send", account.provider)
+        return SendResult(False, retry=True, error_code="adapter", error=str(exc)[:300])
+    finally:
+        if threading.current_thread().name.startswith(POOL_PREFIX) and connection.connection is not None:
+            connections.close_all()  # a pool thread that touched the database gives its connection back
+
+
+def send_due(
+    *,
+    limit: int = 500,
+    worker: str = "",
+    threads: int = 8,
+    now: dt.datetime | None = None,
+    stop: threading.Event | None = None,
+    client=None,
+) -> dict:
+    """Reconcile, claim and send what is due (see the module's docstring). Returns counts: ``claimed``,
+    ``sent``, ``retried``, ``failed``, ``skipped``, ``fallback``, ``doubt``, ``released``, ``resent``…"""
+    import httpx
+
+    now = now or clock.now()
+    worker = (worker or worker_id())[:40]
+    stats = Counter(reconcile(now))
+    ids = claim(limit=limit, worker=worker, now=now)
+    stats["claimed"] = len(ids)
+    if not ids:
+        return dict(stats)
+    rows = list(
+        Outbound.objects.filter(pk__in=ids, status=Status.SENDING, worker=worker)
+        .select_related("contact", "account", "broadcast", "broadcast__template")
+        .order_by("priority", "id")
+    )
+    cache: dict = {}
+    queues: dict[int, deque] = {}
+    accounts_by_id: dict[int, ChannelAccount] = {}
+    for row in rows:
+        try:
+            message = _prepare(row, now, cache, stats, worker)
+        except Exception as exc:  # noqa: BLE001 - one bad row (a broken template) must not stop the others
+            logger.exception("Outbound %s could not be prepared", row.pk)
+            _fail(row, "render", str(exc) or exc.__class__.__name__, worker=worker)
+            stats["failed"] += 1
+            continue
+        if message is not None:
+            queues.setdefault(row.account_id, deque()).append((row, message))
+            accounts_by_id[row.account_id] = row.account
+    own_client = client is None
+    if own_client:
+        client = httpx.Client(limits=httpx.Limits(max_connections=max(threads, 1) * 2))
+    try:
+        _dispatch(queues, accounts_by_id, worker, threads, stats, stop, client)
+    finally:
+        if own_client:
+            client.close()
+        # Whatever was claimed and not called (stopped, lease running out) goes back to the queue now.
+        released = Outbound.objects.filter(
+            pk__in=ids, status=Status.SENDING, worker=worker, next_attempt_at__isnull=True
+        ).update(status=Status.QUEUED, worker="", lease_until=None, next_attempt_at=clock.now())
+        if released:
+            stats["released"] += released
+    return dict(stats)
+
+
+def _dispatch(queues, accounts_by_id, worker, threads, stats, stop, client) -> None:
+    from . import ratelimit
+
+    if not queues:
+        return
+    buckets = {aid: ratelimit.bucket(account) for aid, account in accounts_by_id.items()}
+    adapters = {aid: get_adapter(account.provider) for aid, account in accounts_by_id.items()}
+    ready_at = dict.fromkeys(queues, 0.0)
+    deadline = time.monotonic() + LEASE_SECONDS * 0.8
+    texts: dict[int, str] = {}
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=POOL_PREFIX) if threads > 1 else None
+    inflight: dict = {}
+    try:
+        while any(queues.values()) or inflight:
+            stopping = (stop is not None and stop.is_set()) or time.monotonic() > deadline
+            progressed = False
+            if not stopping:
+                for aid, queue in queues.items():
+                    if not queue or ready_at[aid] > time.monotonic():
+                        continue
+                    if pool is not None and len(inflight) >= threads:
+                        break
+                    wait = buckets[aid].take()
+                    if wait > 0:
+                        ready_at[aid] = time.monotonic() + wait
+                        continue
+                    row, message = queue.popleft()
+                    progressed = True
+                    if not _start(row, worker):
+                        stats["lost_lease"] += 1
+                        continue
+                    texts[row.pk] = message.text
+                    if pool is None or row.account.provider == Provider.CONSOLE:  # no HTTP: inline
+                        result = _call(adapters[aid], row.account, message, client)
+                        _record(row, result, worker, adapters[aid], message.text, stats)
+                    else:
+                        inflight[pool.submit(_call, adapters[aid], row.account, message, client)] = (row, aid)
+            elif not inflight:
+                break
+            done = [f for f in inflight if f.done()]
+            for future in done:
+                row, aid = inflight.pop(future)
+                _record(row, future.result(), worker, adapters[aid], texts.pop(row.pk, ""), stats)
+            if progressed or done:
+                continue
+            if inflight:
+                wait_futures(list(inflight), timeout=0.05, return_when=FIRST_COMPLETED)
+            else:
+                pending = [ready_at[aid] for aid, q in queues.items() if q]
+                if not pending:
+                    break
+                pause = max(0.0, min(pending) - time.monotonic())
+                if stop is not None:
+                    stop.wait(min(pause, 1.0))
+                else:
+                    time.sleep(min(pause, 1.0))
+    finally:
+        if pool is not None:
+            for future in list(inflight):
+                row, aid = inflight.pop(future)
+                _record(row, future.result(), worker, adapters[aid], texts.pop(row.pk, ""), stats)
+            pool.shutdown(wait=True)
+
+
+def counts() -> list[dict]:
+    """Outbox rows per account and status (``redes messaging status``)."""
+    from django.db.models import Count
+
+    return list(
+        Outbound.objects.values("account_id", "account__name", "account__provider", "status")
+        .annotate(n=Count("id"))
+        .order_by("account_id", "status")
     )

@@ -14,6 +14,10 @@ Beside the worker, a second daemon thread sweeps the needs every ``REDES_SWEEP_I
 overdue needs escalate up the liaison tree (``needs.services.escalate_overdue``; ``redes needs sweep`` does the
 same once). It starts and stops with the worker (off with ``REDES_WORKER=0``); on PostgreSQL concurrent sweeps
 of several processes skip each other (an advisory lock).
+
+A third daemon thread runs the messaging dispatcher (``messaging.dispatcher``: received messages, need
+notifications, cascade reminders, the outbox); it starts and stops with the worker too, and is off with
+``REDES_MESSAGING=0`` (or ``REDES_WORKER=0``; ``redes messaging run`` then runs it as its own process).
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ def start_background_worker(
         _thread = threading.Thread(target=loop, name="redes-worker", daemon=True)
         _thread.start()
         start_sweeper()
+        start_messaging()
         return _thread
 
 
@@ -113,6 +118,13 @@ def stop_sweeper(timeout: float = 5) -> None:
         thread.join(timeout)
 
 
+def start_messaging() -> threading.Thread | None:
+    """Start (once per process) the messaging dispatcher thread, unless messaging or the worker is off."""
+    from redes.messaging.dispatcher import start_dispatcher
+
+    return start_dispatcher()
+
+
 def stop_background_worker(timeout: float = 5) -> None:
     """Ask the worker thread to stop after its current task (tests; a clean shutdown)."""
     global _thread
@@ -123,3 +135,6 @@ def stop_background_worker(timeout: float = 5) -> None:
     if thread is not None:
         thread.join(timeout)
     stop_sweeper(timeout)
+    from redes.messaging.dispatcher import stop_dispatcher
+
+    stop_dispatcher(timeout)

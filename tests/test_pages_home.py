@@ -85,10 +85,22 @@ class LayoutTests(RedesTestCase):
         registry = ["Imports", "Duplicates", "Data requests", "Priority weights", "Privacy notice"]
         self.assertEqual(
             self.nav(self.w.coord),
-            ["Home", "Territory", "Vacant posts", "Census", "Needs", "Aid", *registry, "Users", "Audit log"],
+            [
+                "Home",
+                "Territory",
+                "Vacant posts",
+                "Census",
+                "Needs",
+                "Aid",
+                "Messages",
+                *registry,
+                "Users",
+                "Audit log",
+            ],
         )
         field = ["Home", "Territory", "Vacant posts", "Census", "Needs", "Aid"]
-        self.assertEqual(self.nav(self.w.sector1), field)
+        self.assertEqual(self.nav(self.w.sector1), [*field, "Messages"])
+        self.assertEqual(self.nav(self.w.block1), [*field, "Messages"])
         self.assertEqual(self.nav(self.w.caseworker), field)
         self.assertEqual(self.nav(self.w.volunteer), ["Home", "Territory", "Needs", "Aid"])
         self.assertEqual(self.nav(self.w.observer), ["Home", "Territory", "Vacant posts", "Needs", "Aid"])

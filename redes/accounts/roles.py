@@ -42,6 +42,7 @@ class Perm(models.TextChoices):
     MANAGE_AID = "manage_aid", _("Manage donors, donations, sites, stock and distribution campaigns")
     DELIVER_AID = "deliver_aid", _("Confirm aid deliveries")
     BROADCAST = "broadcast", _("Send broadcasts to one's territory and follow their acknowledgements")
+    ACK_CASCADE = "ack_cascade", _("Acknowledge and relay cascade broadcasts reaching one's node")
     MANAGE_MESSAGING = (
         "manage_messaging",
         _("Set up channels, message templates, conversation flows and the group registry"),
@@ -69,10 +70,11 @@ PERMISSIONS: dict[Role, frozenset[Perm]] = {
         P.MANAGE_AID,
         P.DELIVER_AID,
         P.BROADCAST,
+        P.ACK_CASCADE,
         P.MANAGE_MESSAGING,
     },
-    Role.SECTOR_LIAISON: _FIELD | {P.ASSIGN_LIAISONS, P.DELIVER_AID, P.BROADCAST},
-    Role.BLOCK_LIAISON: _FIELD | {P.DELIVER_AID},
+    Role.SECTOR_LIAISON: _FIELD | {P.ASSIGN_LIAISONS, P.DELIVER_AID, P.BROADCAST, P.ACK_CASCADE},
+    Role.BLOCK_LIAISON: _FIELD | {P.DELIVER_AID, P.ACK_CASCADE},
     Role.HOTLINE_OPERATOR: _FIELD,
     Role.CASE_OFFICER: _FIELD | {P.VIEW_SENSITIVE, P.EDIT_SENSITIVE},
     Role.VOLUNTEER: frozenset({P.VIEW_TERRITORY, P.DELIVER_AID}),

@@ -35,7 +35,7 @@ def _nav(request, tops) -> list[dict]:
         # Each area's home shows what the role may see (a queue, or aggregates only for observers).
         for name, label, prefix in (("needs-home", _("Needs"), "/needs/"), ("aid-home", _("Aid"), "/aid/")):
             items.append({"url": reverse(name), "label": label, "current": path.startswith(prefix)})
-    if can(user, Perm.BROADCAST) or can(user, Perm.MANAGE_MESSAGING):
+    if any(can(user, perm) for perm in (Perm.BROADCAST, Perm.ACK_CASCADE, Perm.MANAGE_MESSAGING)):
         url = reverse("messaging-home")
         items.append({"url": url, "label": _("Messages"), "current": path.startswith(url)})
     if can(user, Perm.MANAGE_REGISTRY):

@@ -189,3 +189,243 @@ class ConsoleSendTests(RedesTestCase):
         self.assertEqual(row.data["reference"], "5")
         self.assertEqual(row.data["message_id"], result.provider_id)
         self.assertEqual(row.state, Inbound.State.PENDING)
+
+
+class TwilioGatewayTelegramSendTests(RedesTestCase):
+    def http(self):
+        client = httpx.Client()
+        self.addCleanup(client.close)
+        return client
+
+    def test_twilio_sends_a_form_with_basic_auth_and_status_callback(self):
+        from redes.messaging.channels.twilio.emulator import TwilioEmulator
+
+        sid = "AC" + "2" * 32
+        emulator = TwilioEmulator(
+            rate=0.001, burst=1, account_sid=sid, auth_token="tt", reject={"+528100000001": 21211}
+        )
+        base = emulator.start()
+        self.addCleanup(emulator.stop)
+        account = make_account(
+            self.w.esc,
+            Provider.TWILIO,
+            config={"api_base": base, "account_sid": sid, "from_number": "+528100000000"},
+            secrets={"auth_token": "tt"},
+        )
+        adapter, client = get_adapter("twilio"), self.http()
+        ok = adapter.send(account, OutgoingMessage(to="+528112345678", text="Hola", reference="8"), client)
+        self.assertTrue(ok.ok, ok)
+        self.assertTrue(ok.provider_id.startswith("SM"))
+        sent = emulator.sent[0]["payload"]
+        self.assertEqual((sent["To"], sent["From"], sent["Body"]), ("+528112345678", "+528100000000", "Hola"))
+        self.assertTrue(sent["StatusCallback"].endswith(f"/hooks/twilio/{account.uuid}/?ref=8"))
+        limited = adapter.send(account, OutgoingMessage(to="+528112345678", text="x"), client)
+        self.assertEqual((limited.retry, limited.error_code), (True, "20429"))
+        rejected = adapter.send(account, OutgoingMessage(to="+528100000001", text="x"), client)
+        self.assertEqual((rejected.permanent, rejected.error_code), (True, "21211"))
+        accounts.set_secrets(account, {"auth_token": "wrong"})
+        self.assertEqual(
+            adapter.send(account, OutgoingMessage(to="+528112345678", text="x"), client).error_code, "20003"
+        )
+
+    def test_gateway_send_and_errors(self):
+        from redes.messaging.channels.gateway.emulator import GatewayEmulator
+
+        emulator = GatewayEmulator(rate=0.001, burst=1, api_key="key")
+        emulator.start()
+        self.addCleanup(emulator.stop)
+        account = make_account(
+            self.w.esc,
+            Provider.GATEWAY,
+            config={"send_url": emulator.send_url},
+            secrets={"api_key": "key", "webhook_secret": "w"},
+        )
+        adapter, client = get_adapter("gateway"), self.http()
+        ok = adapter.send(account, OutgoingMessage(to="+528112345678", text="Hola", reference="3"), client)
+        self.assertTrue(ok.ok)
+        self.assertEqual(
+            emulator.sent[0]["payload"], {"to": "+528112345678", "text": "Hola", "reference": "3"}
+        )
+        limited = adapter.send(account, OutgoingMessage(to="+528112345678", text="x"), client)
+        self.assertEqual((limited.retry, limited.retry_after), (True, 1.0))
+        bad = adapter.send(account, OutgoingMessage(to="123", text="x"), client)
+        self.assertEqual((bad.permanent, bad.error_code), (True, "invalid"))
+
+    def test_telegram_send_with_inline_keyboard_429_and_blocked(self):
+        from redes.messaging.channels.telegram.emulator import TelegramEmulator
+
+        emulator = TelegramEmulator(rate=0.001, burst=1, bot_token="1:abc", blocked={"999"})
+        base = emulator.start()
+        self.addCleanup(emulator.stop)
+        account = make_account(
+            self.w.esc,
+            Provider.TELEGRAM,
+            config={"api_base": base},
+            secrets={"bot_token": "1:abc", "webhook_secret": "s"},
+        )
+        adapter, client = get_adapter("telegram"), self.http()
+        options = [{"id": "1", "title": "Reportar"}, {"id": "2", "title": "Estado"}]
+        ok = adapter.send(account, OutgoingMessage(to="telegram:555", text="Menú", options=options), client)
+        self.assertTrue(ok.ok, ok)
+        payload = emulator.sent[0]["payload"]
+        self.assertEqual(payload["chat_id"], "555")
+        self.assertEqual(
+            payload["reply_markup"]["inline_keyboard"][1], [{"text": "Estado", "callback_data": "2"}]
+        )
+        limited = adapter.send(account, OutgoingMessage(to="telegram:555", text="x"), client)
+        self.assertEqual((limited.retry, limited.retry_after), (True, 1.0))
+        emulator.bucket.rate = 1000.0
+        blocked = adapter.send(account, OutgoingMessage(to="telegram:999", text="x"), client)
+        self.assertEqual((blocked.permanent, blocked.error_code), (True, "403"))
+
+
+class EmulatorRoundTripTests(RedesTestCase):
+    """The WhatsApp emulator's status callbacks reach our own webhook and are stored as status rows."""
+
+    def test_callbacks_land_in_the_inbound_store(self):
+        from django.test import Client
+
+        received = []
+        from redes.messaging.channels.emulating import Emulator, Response
+
+        class Relay(Emulator):
+            """Forwards callbacks to the Django test client (the test database is not visible to a server)."""
+
+            def handle(self, request):
+                received.append((dict(request.headers), request.body))
+                return Response(200, {})
+
+        relay = Relay()
+        url = relay.start()
+        self.addCleanup(relay.stop)
+        emulator = WhatsAppEmulator(
+            webhook_url=url, app_secret="s3cret", undeliverable={"528112345679": 131026}
+        )
+        base = emulator.start()
+        self.addCleanup(emulator.stop)
+        account = make_account(
+            self.w.esc,
+            Provider.WHATSAPP,
+            config={"api_base": base, "phone_number_id": "1055"},
+            secrets={"access_token": "tok", "app_secret": "s3cret", "verify_token": "v"},
+        )
+        client = httpx.Client()
+        self.addCleanup(client.close)
+        adapter = get_adapter("whatsapp")
+        adapter.send(account, OutgoingMessage(to="+528112345678", text="a", reference="1"), client)
+        adapter.send(account, OutgoingMessage(to="+528112345679", text="b", reference="2"), client)
+        self.assertTrue(emulator.wait_callbacks())
+        django_client = Client()
+        for headers, body in received:
+            response = django_client.post(
+                f"/hooks/whatsapp/{account.uuid}/",
+                data=body,
+                content_type="application/json",
+                HTTP_X_HUB_SIGNATURE_256=headers["X-Hub-Signature-256"],
+            )
+            self.assertEqual(response.status_code, 200)
+        statuses = sorted(
+            (r.data["reference"], r.data["status"]) for r in Inbound.objects.filter(kind="status")
+        )
+        self.assertEqual(
+            statuses, [("1", "delivered"), ("1", "read"), ("1", "sent"), ("2", "failed"), ("2", "sent")]
+        )
+        failed = Inbound.objects.get(kind="status", data__status="failed")
+        self.assertEqual(failed.data["errors"][0]["code"], "131026")
+
+
+class SaveAccountTests(RedesTestCase):
+    def save(self, actor=None, **kw):
+        base = {
+            "provider": Provider.WHATSAPP,
+            "name": "Línea municipal",
+            "address": "+52 81 0000 0000",
+            "config": {"phone_number_id": "106540352242922"},
+            "secrets": {"access_token": "EAAG", "app_secret": "app", "verify_token": "vt"},
+        }
+        base.update(kw)
+        return accounts.save_account(self.w.esc, actor=actor or self.w.coord, **base)
+
+    def test_create_encrypts_and_audits_without_secret_values(self):
+        from redes.audit.models import AuditEvent
+
+        account = self.save()
+        self.assertNotIn("EAAG", account.secrets)
+        self.assertEqual(accounts.secrets_of(account)["access_token"], "EAAG")
+        self.assertEqual(accounts.secrets_set(account), ["access_token", "app_secret", "verify_token"])
+        self.assertEqual(account.rate_per_second, 80.0)
+        event = AuditEvent.objects.get(action="messaging.account.create")
+        self.assertEqual(event.changes["secrets_changed"], ["access_token", "app_secret", "verify_token"])
+        self.assertNotIn("EAAG", str(event.changes))
+
+    def test_update_keeps_secrets_left_empty(self):
+        account = self.save()
+        updated = accounts.save_account(
+            self.w.esc,
+            actor=self.w.coord,
+            account=account,
+            name="Otra",
+            config={"phone_number_id": "106540352242922"},
+            secrets={"access_token": "", "app_secret": "new"},
+        )
+        values = accounts.secrets_of(updated)
+        self.assertEqual((values["access_token"], values["app_secret"]), ("EAAG", "new"))
+        self.assertEqual(updated.name, "Otra")
+
+    def test_validation(self):
+        from django.core.exceptions import ValidationError
+
+        with self.assertRaises(ValidationError) as caught:
+            self.save(
+                config={"phone_number_id": "abc", "api_base": "ftp://x", "bogus": "1"},
+                secrets={"access_token": "x"},
+            )
+        fields = set(caught.exception.error_dict)
+        self.assertTrue(
+            {
+                "config_phone_number_id",
+                "config_api_base",
+                "config_bogus",
+                "secret_app_secret",
+                "secret_verify_token",
+            }
+            <= fields
+        )
+        with self.assertRaises(ValidationError) as caught:
+            accounts.save_account(
+                self.w.esc,
+                actor=self.w.coord,
+                provider=Provider.TWILIO,
+                name="sms",
+                config={"account_sid": "x"},
+                secrets={},
+            )
+        self.assertIn("config_account_sid", caught.exception.error_dict)
+        with self.assertRaises(ValidationError):
+            accounts.save_account(
+                self.w.esc,
+                actor=self.w.coord,
+                provider=Provider.TELEGRAM,
+                name="bot",
+                secrets={"bot_token": "1:x", "webhook_secret": "no spaces!"},
+            )
+        self.save()
+        with self.assertRaises(ValidationError) as caught:
+            self.save()
+        self.assertIn("name", caught.exception.error_dict)
+
+    def test_permission_per_role(self):
+        from django.core.exceptions import PermissionDenied
+
+        from redes.audit.models import AuditEvent
+
+        for persona in ("sector1", "block1", "operator", "observer", "other_coord", "nobody"):
+            with self.subTest(persona), self.assertRaises(PermissionDenied):
+                self.save(actor=getattr(self.w, persona))
+        self.assertEqual(
+            AuditEvent.objects.filter(action="messaging.account.create", outcome="denied").count(), 6
+        )
+        self.assertFalse(ChannelAccount.objects.filter(provider=Provider.WHATSAPP).exists())
+        account = self.save(actor=self.w.root)
+        with self.assertRaises(PermissionDenied):
+            accounts.save_account(self.w.aca, actor=self.w.other_coord, account=account, name="x")

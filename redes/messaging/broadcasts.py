@@ -1,3 +1,4 @@
+# ruff: noqa: S608  (raw SQL built only from model table names, depths and constants; values are parameters)
 """Broadcasts: a message to a territory subtree, the holders of roles, a group or a segment of households, and
 the cascade down the liaison tree with acknowledgements, reminders and escalation.
 
@@ -516,7 +517,7 @@ def _role_contacts(broadcast: Broadcast) -> set[int]:
     )
     ids = set()
     for user in {m.user for m in users}:
-        contact = contacts.contact_for_user(user, broadcast.municipality_id)
+        contact = _user_contact(user, broadcast.municipality_id)
         if contact is not None:
             ids.add(contact.pk)
     return ids
@@ -528,7 +529,7 @@ def _group_contacts(broadcast: Broadcast) -> set[int]:
         return set()
     ids = set(group.members.values_list("pk", flat=True))
     for user in group.moderators.filter(is_active=True):
-        contact = contacts.contact_for_user(user, broadcast.municipality_id)
+        contact = _user_contact(user, broadcast.municipality_id)
         if contact is not None:
             ids.add(contact.pk)
     return ids
@@ -572,10 +573,7 @@ def start_broadcast(broadcast: Broadcast, *, actor) -> Broadcast:
             not current.cascade or current.reach_households
         ):
             sync_household_contacts(current.municipality_id, current.node)
-        if current.cascade:
-            written = _start_cascade(current, actor, now)
-        else:
-            written = build_outbox(current)
+        written = _start_cascade(current, actor, now) if current.cascade else build_outbox(current)
         _recount(current)
         record(
             "messaging.broadcast.start",
@@ -667,19 +665,33 @@ def _link_missing_contacts(broadcast: Broadcast, today) -> None:
     found: dict[int, int | None] = {}
     for pk, user_id, node_id in missing:
         if user_id not in found:
-            contact = contacts.contact_for_user(users[user_id], broadcast.municipality_id)
-            if contact is None and posts.get(node_id):
-                try:
-                    contact, _created = contacts.contact_for(
-                        broadcast.municipality_id, posts[node_id], Medium.SMS
-                    )
-                except ValidationError:
-                    contact = None
-                if contact is not None and contact.user_id is None:
-                    Contact.objects.filter(pk=contact.pk).update(user_id=user_id)
+            contact = _user_contact(users[user_id], broadcast.municipality_id, posts.get(node_id, ""))
             found[user_id] = contact.pk if contact else None
         if found[user_id]:
             CascadeNode.objects.filter(pk=pk).update(contact_id=found[user_id])
+
+
+def _user_contact(user, municipality_id: int, post_phone: str = "") -> Contact | None:
+    """The contact of a user account (``contacts.contact_for_user``), else through the phone of their liaison
+    post (the free-form phone kept with the appointment)."""
+    contact = contacts.contact_for_user(user, municipality_id)
+    if contact is None and not post_phone:
+        post_phone = (
+            LiaisonAssignment.objects.active(clock.now().date())
+            .filter(municipality_id=municipality_id, user=user)
+            .exclude(phone="")
+            .values_list("phone", flat=True)
+            .first()
+        ) or ""
+    if contact is None and post_phone:
+        try:
+            contact, _created = contacts.contact_for(municipality_id, post_phone, Medium.SMS)
+        except ValidationError:
+            return None
+        if contact.user_id is None:
+            Contact.objects.filter(pk=contact.pk).update(user_id=user.pk)
+            contact.user_id = user.pk
+    return contact
 
 
 def _variables(broadcast: Broadcast, node_name: str) -> dict:
@@ -838,7 +850,7 @@ def _escalation_contacts(broadcast: Broadcast, parent: CascadeNode | None) -> li
 
     found = []
     for user in User.objects.filter(pk__in=users, is_active=True):
-        contact = contacts.contact_for_user(user, broadcast.municipality_id)
+        contact = _user_contact(user, broadcast.municipality_id)
         if contact is not None and contact not in found:
             found.append(contact)
     return found

@@ -1,0 +1,80 @@
+"""The dispatcher: one round runs every step (a failing step does not stop the others); the daemon thread
+starts once, survives failing rounds, and stops; switched off by REDES_MESSAGING=0 or REDES_WORKER=0."""
+
+from __future__ import annotations
+
+import os
+import threading
+from io import StringIO
+from unittest import mock
+
+from django.core.management import call_command
+from django.test import override_settings
+
+from redes.messaging import dispatcher, outbox
+from redes.messaging.models import Contact, Outbound
+from tests.base import RedesTestCase
+
+
+class RunOnceTests(RedesTestCase):
+    def test_a_round_sends_the_outbox(self):
+        contact = Contact.objects.create(municipality=self.w.esc, address="+528112340009")
+        row = outbox.enqueue(contact, "Hola")
+        stats = dispatcher.run_once(threads=1)
+        self.assertNotIn("errors", stats, stats)
+        self.assertEqual(stats["outbox"]["sent"], 1)
+        self.assertEqual(Outbound.objects.get(pk=row.pk).status, Outbound.Status.SENT)
+        dispatcher.run_once(threads=1)  # the console's status callback is processed by intake
+        self.assertEqual(Outbound.objects.get(pk=row.pk).status, Outbound.Status.DELIVERED)
+
+    def test_a_failing_step_does_not_stop_the_others(self):
+        contact = Contact.objects.create(municipality=self.w.esc, address="+528112340009")
+        outbox.enqueue(contact, "Hola")
+        with mock.patch("redes.messaging.notify.pump", side_effect=RuntimeError("boom")):
+            stats = dispatcher.run_once(threads=1)
+        self.assertEqual(stats["errors"], ["notify"])
+        self.assertIn("boom", stats["notify"]["error"])
+        self.assertEqual(stats["outbox"]["sent"], 1)
+
+    def test_command_once_and_status(self):
+        contact = Contact.objects.create(municipality=self.w.esc, address="+528112340009")
+        outbox.enqueue(contact, "Hola")
+        out = StringIO()
+        call_command("messaging", "run", "--once", "--threads", "1", stdout=out)
+        self.assertIn("sent=1", out.getvalue())
+        out = StringIO()
+        call_command("messaging", "status", stdout=out)
+        self.assertIn("console", out.getvalue())
+
+
+class ThreadTests(RedesTestCase):
+    def test_the_thread_starts_once_survives_failures_and_stops(self):
+        rounds = threading.Event()
+        calls = []
+
+        def failing_round(**kwargs):
+            calls.append(1)
+            if len(calls) >= 3:
+                rounds.set()
+            raise RuntimeError("a broken round")
+
+        self.addCleanup(dispatcher.stop_dispatcher)
+        with (
+            mock.patch.object(dispatcher, "run_once", failing_round),
+            mock.patch.dict(os.environ, {"REDES_WORKER": "1"}),
+            override_settings(REDES_MESSAGING=True),
+            self.assertLogs("redes.messaging", "ERROR"),
+        ):
+            thread = dispatcher.start_dispatcher(every=0.001)
+            self.assertIs(dispatcher.start_dispatcher(every=0.001), thread)
+            self.assertTrue(rounds.wait(30))
+            self.assertTrue(thread.is_alive())  # failing rounds are logged, the loop goes on
+            dispatcher.stop_dispatcher()
+        self.assertFalse(thread.is_alive())
+        self.assertFalse(dispatcher.running())
+
+    def test_switched_off(self):
+        with override_settings(REDES_MESSAGING=False):
+            self.assertIsNone(dispatcher.start_dispatcher())
+        with mock.patch.dict(os.environ, {"REDES_WORKER": "0"}):
+            self.assertIsNone(dispatcher.start_dispatcher())

@@ -239,6 +239,47 @@ class NeighbourConversationTests(ChatCase):
         self.assertIn("1 Reportar una necesidad", self.say(HOME_PHONE, "Comida"))
 
 
+class ConsoleTests(ChatCase):
+    def test_through_the_console_ingest(self):
+        from redes.messaging import ingest
+
+        for text in ("Hola", "1", "1", "Nos quedamos sin despensa", "1"):
+            ingest.store_console(self.console, HOME_PHONE, text=text)
+            self.assertEqual(intake.process_pending(), 1)
+        need = Need.objects.get()
+        self.assertEqual((need.household, need.channel), (self.home, NeedChannel.CONSOLE))
+        last = Outbound.objects.order_by("-id").first()
+        self.assertIn(need.uuid.hex[:8].upper(), last.body)
+        # A button of the console's simulator is an option id, like WhatsApp's.
+        ingest.store_console(self.console, HOME_PHONE, option_id="2")
+        intake.process_pending()
+        self.assertIn(need.uuid.hex[:8].upper(), Outbound.objects.order_by("-id").first().body)
+
+    def test_ok_acknowledges_a_real_cascade(self):
+        from redes.messaging import broadcasts
+        from redes.messaging.models import CascadeNode
+
+        broadcast = broadcasts.create_broadcast(
+            actor=self.w.coord,
+            municipality=self.w.esc,
+            node=self.w.s1,
+            title="Reparto mañana",
+            body="A las 9 en el módulo",
+            cascade=True,
+        )
+        broadcasts.start_broadcast(broadcast, actor=self.w.coord)
+        row = CascadeNode.objects.get(broadcast=broadcast, node=self.w.b11)
+        self.assertEqual(row.status, CascadeNode.Status.SENT)
+        reply = self.say(BLOCK1_PHONE, "Recibido")
+        self.assertIn("«Reparto mañana»", reply)
+        row.refresh_from_db()
+        self.assertEqual((row.status, row.ack_via), (CascadeNode.Status.ACKED, "console"))
+
+    def test_ok_without_a_waiting_cascade_shows_the_menu(self):
+        self.assertIn("1 Reportar una necesidad", self.say(HOME_PHONE, "OK"))
+        self.assertIn("No tiene avisos pendientes", self.say(BLOCK1_PHONE, "6"))
+
+
 class KeywordsAndBadInputTests(ChatCase):
     def test_baja_and_alta(self):
         self.send(HOME_PHONE, "hola")

@@ -427,7 +427,7 @@ ACTIONS: dict[str, Action] = {
     "ack_need": Action(ack_need, Perm.HANDLE_NEEDS, liaison=True),
     "confirm_delivery": Action(confirm_delivery, Perm.DELIVER_AID, liaison=True),
     "report_vacant": Action(report_vacant, Perm.EDIT_REGISTRY, liaison=True),
-    "ack_broadcast": Action(ack_broadcast, None, liaison=True),
+    "ack_broadcast": Action(ack_broadcast, Perm.ACK_CASCADE, liaison=True),
 }
 
 __all__ = ["ACTIONS", "Result", "call"]

@@ -80,7 +80,7 @@ def problems(key: str, body: str) -> list[str]:
         found.append(_("The text is too long (at most %(count)s characters).") % {"count": MAX_BODY})
     stripped = PLACEHOLDER.sub("", body)
     if "{" in stripped or "}" in stripped:
-        found.append(_("A brace is not part of a {placeholder}: write placeholders as {name}."))
+        found.append(_("A brace is not part of a placeholder: write placeholders as {name}."))
     allowed = defaults.template_placeholders(key)
     if allowed is not None:
         unknown = sorted({m for m in PLACEHOLDER.findall(body) if m not in allowed})

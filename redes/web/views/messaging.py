@@ -41,8 +41,6 @@ HOME_BROADCASTS = 8
 CONSOLE_ROWS = 30
 CONVERSATION_ROWS = 40
 DEMO_NUMBERS = 8
-#: Cascade rows a liaison still has to acknowledge.
-WAITING = (CascadeNode.Status.SENT, CascadeNode.Status.OVERDUE)
 
 
 # --------------------------------------------------------------------------------------------- access helpers
@@ -85,11 +83,7 @@ def perm_municipality(request, perm: str, action: str = "") -> tuple[Municipalit
 
 def waiting_acks(user):
     """Cascade messages addressed to this user that still wait for their acknowledgement."""
-    return (
-        CascadeNode.objects.filter(user=user, status__in=WAITING, broadcast__status=Broadcast.Status.SENDING)
-        .select_related("broadcast", "node")
-        .order_by("due_at", "pk")
-    )
+    return queries().waiting_acks(user)
 
 
 def show(request, template: str, context: dict, status: int = 200):
@@ -162,7 +156,7 @@ def messaging_home(request):
         common.managed_municipalities(user, Perm.MANAGE_MESSAGING)
     )
     aggregates = scoping.can(user, Perm.VIEW_AGGREGATES)
-    if not (acks or can_broadcast or manage or aggregates):
+    if not (acks or can_broadcast or manage or aggregates or scoping.can(user, Perm.ACK_CASCADE)):
         raise PermissionDenied
     context = {"acks": acks, "can_broadcast": can_broadcast, "manage": manage}
     if can_broadcast:

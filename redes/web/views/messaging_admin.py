@@ -226,7 +226,7 @@ def flows(request):
 def menu_preview(definition) -> list[dict]:
     """The flow's steps as people read them: each step's text and its numbered options (whatever the
     definition names them), for the editor's preview. Never raises on an odd definition."""
-    steps = definition.get("steps") if isinstance(definition, dict) else None
+    steps = (definition.get("nodes") or definition.get("steps")) if isinstance(definition, dict) else None
     if isinstance(steps, dict):
         items = list(steps.items())
     elif isinstance(steps, list):

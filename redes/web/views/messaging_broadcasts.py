@@ -55,9 +55,9 @@ def _need_categories(municipality) -> list[tuple[str, str]]:
     from redes.needs.models import NeedCategory
 
     return list(
-        NeedCategory.objects.filter(municipality=municipality, active=True)
-        .order_by("label")
-        .values_list("code", "label")
+        NeedCategory.objects.filter(municipality=municipality, active=True, parent__isnull=True)
+        .order_by("order", "name")
+        .values_list("code", "name")
     )
 
 
@@ -169,10 +169,14 @@ def progress_view(request, broadcast) -> dict:
     for sector in sectors:
         done = sector["counts"]["acked"] + sector["counts"]["vacant"]
         sector["percent"] = _percent(done, sector["block_total"])
-    totals = {state: progress["totals"].get(status, 0) for status, state in ACK_STATES.items()}
-    totals["nodes"] = len(nodes) or sum(progress["totals"].values())
-    totals["reminders"] = sum(row["reminders"] for row in nodes)
-    totals["escalated"] = sum(1 for row in nodes if row["escalated_at"])
+    # The liaisons' nodes below the broadcast's own territory (whose "acknowledgement" is the start).
+    below = [row for row in nodes if row is not root]
+    totals = dict.fromkeys(ACK_STATES.values(), 0)
+    for row in below:
+        totals[row["state"]] += 1
+    totals["nodes"] = len(below)
+    totals["reminders"] = sum(row["reminders"] for row in below)
+    totals["escalated"] = sum(1 for row in below if row["escalated_at"])
     totals["done_percent"] = _percent(totals["acked"] + totals["vacant"], totals["nodes"])
     order = {"overdue": 0, "waiting": 1, "pending": 2}
     attention = sorted(blocks, key=lambda b: (order.get(b["state"], 3), b["code"]))

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from redes.accounts.roles import Role
+from redes.messaging import accounts
 from redes.messaging.models import Broadcast, Group, Medium, MessageTemplate, Provider
 
 _TEXT = {"autocomplete": "off"}
@@ -220,21 +221,9 @@ class FlowForm(forms.Form):
         return value
 
 
-#: Secrets each provider needs (write-only fields) and its settings (shown), from the channel contract.
-PROVIDER_SECRETS = {
-    Provider.WHATSAPP: ("access_token", "app_secret", "verify_token"),
-    Provider.TWILIO: ("auth_token",),
-    Provider.GATEWAY: ("api_key", "webhook_secret"),
-    Provider.TELEGRAM: ("bot_token", "webhook_secret"),
-    Provider.CONSOLE: (),
-}
-PROVIDER_CONFIG = {
-    Provider.WHATSAPP: ("api_base", "api_version", "phone_number_id"),
-    Provider.TWILIO: ("api_base", "account_sid", "from_number"),
-    Provider.GATEWAY: ("send_url",),
-    Provider.TELEGRAM: ("api_base",),
-    Provider.CONSOLE: (),
-}
+#: Secrets each provider needs (write-only fields) and its settings, as ``messaging.accounts`` defines them.
+PROVIDER_SECRETS = accounts.SECRET_KEYS
+PROVIDER_CONFIG = accounts.CONFIG_KEYS
 SECRET_LABELS = {
     "access_token": _("Access token"),
     "app_secret": _("App secret"),
@@ -251,6 +240,7 @@ CONFIG_LABELS = {
     "account_sid": _("Account SID"),
     "from_number": _("Sender number"),
     "send_url": _("Send URL"),
+    "messaging_service_sid": _("Messaging service SID"),
 }
 
 
@@ -278,11 +268,14 @@ class AccountForm(forms.Form):
         super().__init__(*args, **kwargs)
         for key in config_keys():
             self.fields[f"config_{key}"] = forms.CharField(
-                label=CONFIG_LABELS[key], required=False, max_length=300, widget=forms.TextInput(attrs=_TEXT)
+                label=CONFIG_LABELS.get(key, key),
+                required=False,
+                max_length=300,
+                widget=forms.TextInput(attrs=_TEXT),
             )
         for key in secret_keys():
             self.fields[f"secret_{key}"] = forms.CharField(
-                label=SECRET_LABELS[key],
+                label=SECRET_LABELS.get(key, key),
                 required=False,
                 max_length=500,
                 widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),

@@ -5,6 +5,7 @@ import json
 from django.test import Client, SimpleTestCase
 
 from .test_api_aid import AID_ENDPOINTS, AID_PUBLIC
+from .test_api_messaging import MESSAGING_ENDPOINTS
 from .test_api_needs import NEEDS_ENDPOINTS
 from .test_api_registry import REGISTRY_ENDPOINTS
 
@@ -28,6 +29,7 @@ ENDPOINTS = {
     **REGISTRY_ENDPOINTS,
     **NEEDS_ENDPOINTS,
     **AID_ENDPOINTS,
+    **MESSAGING_ENDPOINTS,
 }
 #: Operations served without a token (public aggregates, no personal data).
 PUBLIC = AID_PUBLIC

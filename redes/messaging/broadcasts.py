@@ -1065,3 +1065,40 @@ def progress(broadcast: Broadcast, *, nodes: bool = True, personal: bool = True)
                 }
             )
     return result
+
+
+# --- opt-outs recorded by the network -------------------------------------------------------------------------
+
+
+@audited("messaging.contact.opt")
+def set_opted_out(contact: Contact, *, actor, opted_out: bool) -> Contact:
+    """Record that a person asked (by phone, in person) to receive no more messages, or to receive them again.
+
+    Needs ``EDIT_REGISTRY`` over the contact's node (``MANAGE_MESSAGING`` over the municipality for a contact
+    with no node). Opting back in only lifts the opt-out: it records no consent on the person's behalf (that is
+    the registry consent, or the person's own "ALTA")."""
+    from redes.territories.models import Municipality
+
+    node = contact.node or Municipality.objects.select_related("node").get(pk=contact.municipality_id).node
+    perm = Perm.EDIT_REGISTRY if contact.node_id else Perm.MANAGE_MESSAGING
+    if actor is not None and not scoping.can(actor, perm, node):
+        raise PermissionDenied(_("You may not change this contact's messages."))
+    now = clock.now()
+    value = now if opted_out else None
+    if (contact.opted_out_at is None) == (value is None):
+        return contact  # nothing changes
+    Contact.objects.filter(pk=contact.pk).update(opted_out_at=value)
+    contact.opted_out_at = value
+    if opted_out:  # nothing queued for them goes out any more
+        Outbound.objects.filter(
+            contact=contact, status=Outbound.Status.QUEUED, kind__in=(Outbound.Kind.BROADCAST,)
+        ).update(status=Outbound.Status.SKIPPED, error_code=OPTED_OUT)
+    record(
+        "messaging.contact.opt_out" if opted_out else "messaging.contact.opt_in",
+        actor=_user(actor),
+        obj=contact,
+        municipality=contact.municipality_id,
+        node=contact.node,
+        summary="Recorded by the network",
+    )
+    return contact

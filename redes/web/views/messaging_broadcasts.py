@@ -167,8 +167,9 @@ def progress_view(request, broadcast) -> dict:
             sector["counts"][block["state"]] += 1
             sector["block_total"] += 1
     for sector in sectors:
-        done = sector["counts"]["acked"] + sector["counts"]["vacant"]
-        sector["percent"] = _percent(done, sector["block_total"])
+        staffed = sector["block_total"] - sector["counts"]["vacant"]  # vacant blocks pass it on by themselves
+        sector["staffed"] = staffed
+        sector["percent"] = _percent(sector["counts"]["acked"], staffed)
     # The liaisons' nodes below the broadcast's own territory (whose "acknowledgement" is the start).
     below = [row for row in nodes if row is not root]
     totals = dict.fromkeys(ACK_STATES.values(), 0)

@@ -56,6 +56,9 @@ Status = Outbound.Status
 LEASE_SECONDS = float(os.environ.get("REDES_OUTBOX_LEASE", 60))
 #: Seconds after an expired lease that a row in doubt waits for a status callback before it is sent again.
 DOUBT_SECONDS = float(os.environ.get("REDES_OUTBOX_DOUBT", 120))
+#: A sending round ends after this many seconds (what is left goes back to the queue) so that the dispatcher's
+#: other steps (status callbacks above all) keep up.
+ROUND_SECONDS = float(os.environ.get("REDES_OUTBOX_ROUND", 5))
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 900.0
@@ -315,15 +318,20 @@ def reconcile(now: dt.datetime | None = None, *, limit: int = 1000) -> dict:
         rows = list(_skip_locked(qs).order_by("id")[:limit])
         if not rows:
             return stats
-        waiting = []
+        # Callbacks already stored but not yet processed (intake may lag behind) settle rows in doubt first.
+        doubtful = [r for r in rows if r.next_attempt_at is not None and _reports_status(r.account)]
+        settled = _settle_from_pending(doubtful) if doubtful else set()
+        stats["settled"] += len(settled)
         for row in rows:
+            if row.pk in settled:
+                continue
             if row.next_attempt_at is None:  # claimed, never called: back in the queue at once
                 Outbound.objects.filter(pk=row.pk, status=Status.SENDING).update(
                     status=Status.QUEUED, worker="", lease_until=None, next_attempt_at=now
                 )
                 stats["released"] += 1
             elif _reports_status(row.account) and now < row.lease_until + dt.timedelta(seconds=DOUBT_SECONDS):
-                waiting.append(row)
+                stats["doubt"] += 1  # wait for its status callback
             elif row.attempts >= MAX_ATTEMPTS:
                 _fail(row, "attempts", f"No answer after {row.attempts} attempts")
                 stats["failed"] += 1
@@ -332,14 +340,12 @@ def reconcile(now: dt.datetime | None = None, *, limit: int = 1000) -> dict:
                     status=Status.QUEUED, worker="", lease_until=None, next_attempt_at=now
                 )
                 stats["resent"] += 1
-        if waiting:
-            stats["doubt"] += len(waiting)
-            stats["settled"] += _settle_from_pending(waiting)
     return stats
 
 
-def _settle_from_pending(rows: list[Outbound]) -> int:
-    """Apply status callbacks already stored but not yet processed that name rows in doubt."""
+def _settle_from_pending(rows: list[Outbound]) -> set[int]:
+    """Apply status callbacks already stored but not yet processed that name rows in doubt; returns the ids
+    of the rows they settled."""
     references = [str(r.pk) for r in rows]
     pending = Inbound.objects.filter(
         state=Inbound.State.PENDING,
@@ -347,7 +353,11 @@ def _settle_from_pending(rows: list[Outbound]) -> int:
         account_id__in={r.account_id for r in rows},
         data__reference__in=references,
     ).order_by("id")
-    return sum(1 for inbound in pending if apply_status(inbound))
+    settled = set()
+    for inbound in pending:
+        if apply_status(inbound):
+            settled.add(int(inbound.data["reference"]))
+    return settled
 
 
 def _reports_status(account: ChannelAccount) -> bool:
@@ -548,6 +558,14 @@ def send_due(
     return dict(stats)
 
 
+#: Database writes of a sending round are grouped: the starts of up to ``2 × threads`` calls in one
+#: transaction, the results of up to ``FLUSH_EVERY`` calls (or ``FLUSH_SECONDS``) in another. One commit per
+#: message would cap a worker at the disk's commit rate; a crash between a call and the flush of its result only
+#: leaves that row in doubt, which its status callback settles.
+FLUSH_EVERY = 32
+FLUSH_SECONDS = 0.25
+
+
 def _dispatch(queues, accounts_by_id, worker, threads, stats, stop, client) -> None:
     from . import ratelimit
 
@@ -556,46 +574,63 @@ def _dispatch(queues, accounts_by_id, worker, threads, stats, stop, client) -> N
     buckets = {aid: ratelimit.bucket(account) for aid, account in accounts_by_id.items()}
     adapters = {aid: get_adapter(account.provider) for aid, account in accounts_by_id.items()}
     ready_at = dict.fromkeys(queues, 0.0)
-    deadline = time.monotonic() + LEASE_SECONDS * 0.8
-    texts: dict[int, str] = {}
+    deadline = time.monotonic() + min(LEASE_SECONDS * 0.8, ROUND_SECONDS)
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=POOL_PREFIX) if threads > 1 else None
+    window = max(threads, 1) * 2
     inflight: dict = {}
+    results: list = []
+    flushed = [time.monotonic()]
+
+    def flush(force: bool = False) -> None:
+        if results and (
+            force or len(results) >= FLUSH_EVERY or time.monotonic() - flushed[0] > FLUSH_SECONDS
+        ):
+            with transaction.atomic():
+                for row, result, aid, text in results:
+                    _record(row, result, worker, adapters[aid], text, stats)
+            results.clear()
+            flushed[0] = time.monotonic()
+
+    def collect(futures) -> None:
+        for future in futures:
+            row, aid, text = inflight.pop(future)
+            results.append((row, future.result(), aid, text))
+
     try:
         while any(queues.values()) or inflight:
             stopping = (stop is not None and stop.is_set()) or time.monotonic() > deadline
-            progressed = False
+            batch = []
             if not stopping:
                 for aid, queue in queues.items():
-                    if not queue or ready_at[aid] > time.monotonic():
-                        continue
-                    if pool is not None and len(inflight) >= threads:
-                        break
-                    wait = buckets[aid].take()
-                    if wait > 0:
-                        ready_at[aid] = time.monotonic() + wait
-                        continue
-                    row, message = queue.popleft()
-                    progressed = True
-                    if not _start(row, worker):
-                        stats["lost_lease"] += 1
-                        continue
-                    texts[row.pk] = message.text
-                    if pool is None or row.account.provider == Provider.CONSOLE:  # no HTTP: inline
-                        result = _call(adapters[aid], row.account, message, client)
-                        _record(row, result, worker, adapters[aid], message.text, stats)
-                    else:
-                        inflight[pool.submit(_call, adapters[aid], row.account, message, client)] = (row, aid)
+                    while queue and ready_at[aid] <= time.monotonic() and len(inflight) + len(batch) < window:
+                        wait = buckets[aid].take()
+                        if wait > 0:
+                            ready_at[aid] = time.monotonic() + wait
+                            break
+                        batch.append((aid, *queue.popleft()))
             elif not inflight:
                 break
+            if batch:
+                with transaction.atomic():
+                    started = [(aid, row, message) for aid, row, message in batch if _start(row, worker)]
+                stats["lost_lease"] += len(batch) - len(started)
+                for aid, row, message in started:
+                    if pool is None or row.account.provider == Provider.CONSOLE:  # no HTTP: inline
+                        results.append(
+                            (row, _call(adapters[aid], row.account, message, client), aid, message.text)
+                        )
+                    else:
+                        future = pool.submit(_call, adapters[aid], row.account, message, client)
+                        inflight[future] = (row, aid, message.text)
             done = [f for f in inflight if f.done()]
-            for future in done:
-                row, aid = inflight.pop(future)
-                _record(row, future.result(), worker, adapters[aid], texts.pop(row.pk, ""), stats)
-            if progressed or done:
+            collect(done)
+            flush()
+            if batch or done:
                 continue
             if inflight:
-                wait_futures(list(inflight), timeout=0.05, return_when=FIRST_COMPLETED)
+                collect(wait_futures(list(inflight), timeout=0.05, return_when=FIRST_COMPLETED).done)
             else:
+                flush(force=True)
                 pending = [ready_at[aid] for aid, q in queues.items() if q]
                 if not pending:
                     break
@@ -606,10 +641,9 @@ def _dispatch(queues, accounts_by_id, worker, threads, stats, stop, client) -> N
                     time.sleep(min(pause, 1.0))
     finally:
         if pool is not None:
-            for future in list(inflight):
-                row, aid = inflight.pop(future)
-                _record(row, future.result(), worker, adapters[aid], texts.pop(row.pk, ""), stats)
+            collect(list(inflight))
             pool.shutdown(wait=True)
+        flush(force=True)
 
 
 def counts() -> list[dict]:

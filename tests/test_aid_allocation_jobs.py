@@ -286,7 +286,9 @@ class BackgroundWorkerTests(TransactionTestCase):
             actor=w.coord, name="C", template=a.package, node=w.esc_node, seed=1
         )
         database_queue = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
-        with self.settings(TASKS=database_queue):
+        # The messaging dispatcher thread stays off: this is about the task worker (and it would share
+        # the in-memory test database with it).
+        with self.settings(TASKS=database_queue, REDES_MESSAGING=False):
             job = jobs.queue_allocation(campaign, actor=w.coord)
             self.assertEqual(job.status, AllocationJob.Status.QUEUED)
             campaign.refresh_from_db()

@@ -575,7 +575,9 @@ class BackgroundWorkerTests(TransactionTestCase):
         tmp = Path(tempfile.mkdtemp(prefix="redes-worker-test-"))
         self.addCleanup(shutil.rmtree, tmp, True)
         database_queue = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
-        with self.settings(REDES_IMPORT_DIR=tmp, TASKS=database_queue):
+        # The messaging dispatcher thread stays off: this is about the task worker (and it would share
+        # the in-memory test database with it).
+        with self.settings(REDES_IMPORT_DIR=tmp, TASKS=database_queue, REDES_MESSAGING=False):
             path = tmp / "hogares.csv"
             path.write_bytes(csv_bytes(GOOD_ROWS))
             job = importing.create_job(w.esc, None, path, actor=w.coord)

@@ -527,6 +527,8 @@ class DemoResult:
     #: ``demo.needs.NeedsStats`` and ``demo.aid.AidStats``: each has ``lines()``, printed by ``redes demo``.
     needs: object | None = None
     aid: object | None = None
+    #: ``demo.messaging.MessagingStats`` (``lines()`` too).
+    messaging: object | None = None
 
 
 SCALES = ("small", "acapulco", "national")
@@ -553,6 +555,7 @@ def build_demo(
     """The whole demo: Escobedo with liaisons, logins and a populated registry (``demo_persons``), Acapulco
     (small, or full size) with ``persons`` more persons in its registry (for benchmarks), maybe the country."""
     from redes.demo import aid as aid_demo
+    from redes.demo import messaging as messaging_demo
     from redes.demo import needs as needs_demo
     from redes.demo import registry
 
@@ -629,7 +632,7 @@ def build_demo(
         aca_counts = staff_posts(dr, aca_posts, area="744", actor=actor)
         for key, value in aca_counts.items():
             posts[key] += value
-        registry_stats = needs_stats = aid_stats = None
+        registry_stats = needs_stats = aid_stats = messaging_stats = None
         if demo_persons:
             registry_stats = registry.populate(
                 escobedo,
@@ -653,6 +656,8 @@ def build_demo(
             # Needs first: aid campaigns may take needs into account.
             needs_stats = needs_demo.populate(escobedo, seed, people=people, actor=actor)
             aid_stats = aid_demo.populate(escobedo, seed, people=people, actor=actor)
+            # Messaging last: its conversation reports a need, its groups follow the needs' working groups.
+            messaging_stats = messaging_demo.populate(escobedo, seed, people=people, actor=actor)
 
     scale_stats = None
     if persons:
@@ -683,6 +688,7 @@ def build_demo(
         scale_stats,
         needs=needs_stats,
         aid=aid_stats,
+        messaging=messaging_stats,
     )
 
 

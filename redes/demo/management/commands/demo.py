@@ -152,7 +152,7 @@ class Command(BaseCommand):
                     }
                 )
                 self._print_registry(result)
-                for stats in (result.needs, result.aid, getattr(result, "messaging", None)):
+                for stats in (result.needs, result.aid, result.messaging):
                     for line in stats.lines() if stats is not None else ():
                         self.stdout.write(line)
         self._print_logins(port)

@@ -364,8 +364,8 @@ def _household_filter(broadcast: Broadcast) -> tuple[str, list]:
 def _insert_households(broadcast: Broadcast, where: str, where_params: list, now) -> int:
     """One outbox row per household matched by ``where`` (on ``h`` and its block ``n``) that has a contact.
 
-    The row goes to the contact of the household's first phone that may receive messages (queued), else to
-    the contact of its first phone, marked skipped with the reason. Returns the rows written."""
+    The row goes to the household's first contact (``sync_household_contacts`` links them, in phone order) that
+    may receive messages (queued), else to its first contact, marked skipped with the reason. Returns the rows written."""
     eligible = f"(c.opted_out_at IS NULL AND (c.opted_in_at IS NOT NULL OR {_consent_exists('h')}))"
     account_sql, account_params = _account_case("c", _routes(broadcast.municipality_id))
     now_db = _dt(now)
@@ -376,16 +376,13 @@ def _insert_households(broadcast: Broadcast, where: str, where_params: list, now
         f"CASE WHEN r.ok = 1 THEN '' WHEN c.opted_out_at IS NOT NULL THEN '{OPTED_OUT}' ELSE '{NO_CONSENT}' END, "
         "'', NULL, %s, NULL, NULL, NULL "
         "FROM ("
-        f"SELECT COALESCE(MIN(CASE WHEN {eligible} THEN p.id END), MIN(p.id)) AS pid, "
+        f"SELECT COALESCE(MIN(CASE WHEN {eligible} THEN c.id END), MIN(c.id)) AS cid, "
         f"MAX(CASE WHEN {eligible} THEN 1 ELSE 0 END) AS ok "
         f"FROM {_t(Household)} h JOIN {_t(Node)} n ON n.id = h.node_id "
-        f"JOIN {_t(Phone)} p ON p.household_id = h.id "
-        f"JOIN {_t(Contact)} c ON c.municipality_id = p.municipality_id AND c.address = p.number "
+        f"JOIN {_t(Contact)} c ON c.household_id = h.id "
         f"WHERE h.municipality_id = %s AND h.status = 'active' AND {where} "
         "GROUP BY h.id"
-        f") r JOIN {_t(Phone)} p ON p.id = r.pid "
-        f"JOIN {_t(Contact)} c ON c.municipality_id = p.municipality_id AND c.address = p.number "
-        "WHERE r.pid IS NOT NULL "
+        f") r JOIN {_t(Contact)} c ON c.id = r.cid WHERE r.cid IS NOT NULL "
         "ON CONFLICT DO NOTHING"
     )
     params = [
@@ -406,8 +403,9 @@ def _insert_households(broadcast: Broadcast, where: str, where_params: list, now
 
 def sync_household_contacts(municipality, node: Node) -> int:
     """Create, in one statement, the contacts of the phones of the active households under ``node`` that have
-    none yet (linked to the household and its block; preferred channel from the household and the phone).
-    Returns how many were created."""
+    none yet (linked to the household and its block; preferred channel from the household and the phone), and
+    link to their household the contacts that wrote in before it was registered. Returns how many were
+    created."""
     municipality_id = getattr(municipality, "pk", municipality)
     now = _dt(clock.now())
     sql = (
@@ -422,15 +420,31 @@ def sync_household_contacts(municipality, node: Node) -> int:
         "WHERE p.id IN ("
         f"SELECT MIN(p2.id) FROM {_t(Phone)} p2 JOIN {_t(Household)} h2 ON h2.id = p2.household_id "
         f"JOIN {_t(Node)} n2 ON n2.id = h2.node_id "
-        f"WHERE p2.municipality_id = %s AND h2.status = 'active' AND n2.a{node.depth} = %s "
-        f"AND NOT EXISTS (SELECT 1 FROM {_t(Contact)} c WHERE c.municipality_id = p2.municipality_id "
+        f"WHERE h2.municipality_id = %s AND h2.status = 'active' AND n2.a{node.depth} = %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {_t(Contact)} c WHERE c.municipality_id = %s "
         "AND c.address = p2.number) "
         "GROUP BY p2.number) "
+        "ORDER BY p.id "
         "ON CONFLICT DO NOTHING"
     )
+    # Contacts that wrote in before their household was registered: linked to it (and its block).
+    link = (
+        f"UPDATE {_t(Contact)} SET household_id = (SELECT MIN(p.household_id) FROM {_t(Phone)} p "
+        f"JOIN {_t(Household)} h ON h.id = p.household_id WHERE p.number = {_t(Contact)}.address "
+        "AND h.municipality_id = %s AND h.status = 'active'), "
+        f"node_id = (SELECT h.node_id FROM {_t(Phone)} p JOIN {_t(Household)} h ON h.id = p.household_id "
+        f"WHERE p.number = {_t(Contact)}.address AND h.municipality_id = %s AND h.status = 'active' "
+        "ORDER BY p.household_id LIMIT 1) "
+        "WHERE municipality_id = %s AND household_id IS NULL AND user_id IS NULL AND address IN ("
+        f"SELECT p.number FROM {_t(Phone)} p JOIN {_t(Household)} h ON h.id = p.household_id "
+        f"JOIN {_t(Node)} n ON n.id = h.node_id WHERE h.municipality_id = %s AND h.status = 'active' "
+        f"AND n.a{node.depth} = %s)"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [now, municipality_id, node.pk])
-        return max(cursor.rowcount, 0)
+        cursor.execute(sql, [now, municipality_id, node.pk, municipality_id])
+        created = max(cursor.rowcount, 0)
+        cursor.execute(link, [municipality_id, municipality_id, municipality_id, municipality_id, node.pk])
+    return created
 
 
 def _recount(broadcast: Broadcast) -> int:

@@ -59,8 +59,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--recipients", type=int, default=3000)
     p.add_argument("--kill-at", type=int, default=1000)
     p.add_argument("--outbox", type=int, default=500_000)
-    p.add_argument("--lease", type=float, default=15.0, help="REDES_OUTBOX_LEASE of the workers")
-    p.add_argument("--doubt", type=float, default=10.0, help="REDES_OUTBOX_DOUBT of the workers")
+    p.add_argument("--lease", type=float, default=30.0, help="REDES_OUTBOX_LEASE of the workers")
+    p.add_argument("--doubt", type=float, default=120.0, help="REDES_OUTBOX_DOUBT of the workers")
+    p.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="VARIANT: synchronous_commit=off for the benchmark database (shows what the commit rate costs)",
+    )
     p.add_argument("--skip-send", action="store_true")
     p.add_argument("--skip-build", action="store_true")
     return p.parse_args()
@@ -169,14 +174,15 @@ def figures(emulator, ids, before: dict, burst: int = 80) -> dict:
     stamps = sorted(s["at"] for s in sends)
     span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
     rate = (len(stamps) - burst) / span if span > 0 else 0.0
-    # The busiest second: the most accepted sends in any 1-second window (after the initial burst).
+    # The busiest 10 seconds: the most accepted sends in any 10-second window, per second (the bucket allows
+    # at most 80/s plus its burst of 80 spread over the window, i.e. 88/s).
     peak = 0
     j = 0
-    tail = stamps[burst:]
-    for i, t in enumerate(tail):
-        while tail[j] < t - 1.0:
+    for i, t in enumerate(stamps):
+        while stamps[j] < t - 10.0:
             j += 1
         peak = max(peak, i - j + 1)
+    peak = peak / 10
     from redes.messaging.models import Outbound
 
     statuses = Counter(Outbound.objects.filter(pk__in=ids).values_list("status", flat=True))
@@ -189,7 +195,7 @@ def figures(emulator, ids, before: dict, burst: int = 80) -> dict:
         "seconds": round(span, 2),
         "rate_per_s": round(rate, 2),
         "ratio_to_80": round(rate / RATE, 3),
-        "peak_1s_window": peak,
+        "peak_10s_rate": peak,
         "rate_limited_130429": emulator.rate_limited - before["rate_limited"],
         "server_errors_500": emulator.server_errors - before["server_errors"],
         "statuses": dict(statuses),
@@ -402,6 +408,12 @@ def main() -> None:
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
     os.environ["REDES_WORKER"] = "0"
     benchdb.reset_database(args, "")
+    if args.async_commit:
+        import psycopg
+
+        with psycopg.connect(args.pg_url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+            name = args.pg_url.rsplit("/", 1)[1]
+            conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     benchdb.setup_django(args, "")
     from django.core.management import call_command
 
@@ -413,7 +425,14 @@ def main() -> None:
             "19021", "General Escobedo", ["Sector", "Manzana"], state_name="Nuevo León"
         )
     }
-    out = {"machine": platform.platform(), "cpus": os.cpu_count(), "db": args.db}
+    out = {
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "db": args.db,
+        "synchronous_commit": "off (VARIANT)" if args.async_commit else "on",
+        "lease_s": args.lease,
+        "doubt_s": args.doubt,
+    }
     if not args.skip_send:
         out["send"] = part_a(args, world)
     if not args.skip_build:
@@ -421,11 +440,11 @@ def main() -> None:
     print()
     if "send" in out:
         print(
-            f"{'run':<22} {'rows':>6} {'rate/s':>8} {'÷80':>6} {'peak 1s':>8} {'dup':>4} {'lost':>5} {'130429':>7} {'500':>5}"
+            f"{'run':<22} {'rows':>6} {'rate/s':>8} {'÷80':>6} {'peak10s':>8} {'dup':>4} {'lost':>5} {'130429':>7} {'500':>5}"
         )
         for name, r in out["send"].items():
             print(
-                f"{name:<22} {r['rows']:>6} {r['rate_per_s']:>8} {r['ratio_to_80']:>6} {r['peak_1s_window']:>8} "
+                f"{name:<22} {r['rows']:>6} {r['rate_per_s']:>8} {r['ratio_to_80']:>6} {r['peak_10s_rate']:>8} "
                 f"{r['duplicates']:>4} {r['lost'] + r['not_marked_sent']:>5} {r['rate_limited_130429']:>7} "
                 f"{r['server_errors_500']:>5}"
             )
@@ -437,7 +456,9 @@ def main() -> None:
             f"(×{b['ratio_to_anchor']})"
         )
     OUT_DIR.mkdir(exist_ok=True)
-    (OUT_DIR / "messaging-outbox.json").write_text(json.dumps(out, indent=2, default=str))
+    (OUT_DIR / f"messaging-outbox{'-async' if args.async_commit else ''}.json").write_text(
+        json.dumps(out, indent=2, default=str)
+    )
 
 
 if __name__ == "__main__":

@@ -52,15 +52,16 @@ class ThreadTests(RedesTestCase):
         rounds = threading.Event()
         calls = []
 
-        def failing_round(**kwargs):
+        def failing_round(*args, **kwargs):
             calls.append(1)
-            if len(calls) >= 3:
+            if len(calls) >= 6:
                 rounds.set()
             raise RuntimeError("a broken round")
 
         self.addCleanup(dispatcher.stop_dispatcher)
         with (
-            mock.patch.object(dispatcher, "run_once", failing_round),
+            mock.patch.object(dispatcher, "intake_round", failing_round),
+            mock.patch.object(dispatcher, "send_round", failing_round),
             mock.patch.dict(os.environ, {"REDES_WORKER": "1"}),
             override_settings(REDES_MESSAGING=True),
             self.assertLogs("redes.messaging", "ERROR"),
@@ -68,7 +69,7 @@ class ThreadTests(RedesTestCase):
             thread = dispatcher.start_dispatcher(every=0.001)
             self.assertIs(dispatcher.start_dispatcher(every=0.001), thread)
             self.assertTrue(rounds.wait(30))
-            self.assertTrue(thread.is_alive())  # failing rounds are logged, the loop goes on
+            self.assertTrue(thread.is_alive())  # failing rounds (both loops) are logged, the loops go on
             dispatcher.stop_dispatcher()
         self.assertFalse(thread.is_alive())
         self.assertFalse(dispatcher.running())

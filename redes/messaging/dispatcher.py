@@ -7,8 +7,9 @@ Each round (``run_once``) runs, each step on its own so that one failing step ne
 3. ``broadcasts.tick(now)`` — cascade reminders, overdue escalation, vacant nodes passed through;
 4. ``outbox.send_due()`` — reconcile, claim and send what is due within the rate limits.
 
-``run_forever`` repeats it every ``REDES_MESSAGING_INTERVAL`` seconds (default 0.5; at once again while there
-is more to send) until its stop event is set. ``redes serve``/``redes demo`` run it in a daemon thread
+``run_forever`` repeats steps 1–3 every ``REDES_MESSAGING_INTERVAL`` seconds (default 0.5; at once again while
+there is more to do) and step 4 likewise in a second thread, so that sending never waits for the callbacks
+being processed, until its stop event is set. ``redes serve``/``redes demo`` run it in a daemon thread
 (``start_dispatcher``, beside the background worker; off with ``REDES_MESSAGING=0`` or ``REDES_WORKER=0``);
 ``redes messaging run`` runs it as a process of its own, and several processes share the work (claims with
 leases, shared token buckets).
@@ -50,16 +51,35 @@ def run_once(
     now=None, *, worker: str = "", limit: int = 500, threads: int = 8, stop: threading.Event | None = None
 ) -> dict:
     """One round of the dispatcher; returns what each step reported (``errors`` lists failed steps)."""
+    stats = intake_round(now)
+    _merge(stats, send_round(now, worker=worker, limit=limit, threads=threads, stop=stop))
+    return stats
+
+
+def intake_round(now=None) -> dict:
+    """The steps other than sending: received messages, notifications, broadcasts' cascade."""
     stats: dict = {}
     _step("intake", lambda: _module("intake").process_pending(), stats)
     _step("notify", lambda: _module("notify").pump(), stats)
     _step("broadcasts", lambda: _module("broadcasts").tick(now or clock.now()), stats)
+    return stats
+
+
+def send_round(now=None, *, worker: str = "", limit: int = 500, threads: int = 8, stop=None) -> dict:
+    stats: dict = {}
     _step(
         "outbox",
         lambda: _module("outbox").send_due(limit=limit, worker=worker, threads=threads, now=now, stop=stop),
         stats,
     )
     return stats
+
+
+def _merge(stats: dict, more: dict) -> None:
+    errors = stats.get("errors", []) + more.pop("errors", [])
+    stats.update(more)
+    if errors:
+        stats["errors"] = errors
 
 
 def _module(name: str):
@@ -74,21 +94,12 @@ def busy(stats: dict) -> bool:
     return bool(claimed) or (isinstance(intake, int) and intake > 0)
 
 
-def run_forever(
-    stop_event: threading.Event,
-    *,
-    worker: str = "",
-    every: float | None = None,
-    limit: int = 500,
-    threads: int = 8,
-    on_round=None,
-) -> None:
-    """Run rounds until ``stop_event`` is set. Never raises: a failing round is logged and retried."""
-    pause = interval() if every is None else every
+def _loop(stop_event: threading.Event, round_, pause: float, on_round) -> None:
+    """Repeat ``round_`` until ``stop_event``; at once again while busy; never raises."""
     failures = 0
     while not stop_event.is_set():
         try:
-            stats = run_once(worker=worker, limit=limit, threads=threads, stop=stop_event)
+            stats = round_()
             failures = 0
             if on_round is not None:
                 on_round(stats)
@@ -100,6 +111,34 @@ def run_forever(
         finally:
             close_old_connections()
         stop_event.wait(min(pause * (2 ** min(failures, 6)), 60.0))
+
+
+def run_forever(
+    stop_event: threading.Event,
+    *,
+    worker: str = "",
+    every: float | None = None,
+    limit: int = 500,
+    threads: int = 8,
+    on_round=None,
+) -> None:
+    """Run until ``stop_event`` is set: sending in a thread of its own (so that processing status callbacks
+    never pauses the outbox), the other steps in this one. Never raises: a failing round is logged and
+    retried."""
+    pause = interval() if every is None else every
+
+    def sending():
+        return send_round(worker=worker, limit=limit, threads=threads, stop=stop_event)
+
+    sender = threading.Thread(
+        target=_loop, args=(stop_event, sending, pause, on_round), name="redes-messaging-send", daemon=True
+    )
+    sender.start()
+    try:
+        _loop(stop_event, intake_round, pause, on_round)
+    finally:
+        stop_event.set()
+        sender.join(60)
 
 
 def enabled() -> bool:

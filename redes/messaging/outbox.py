@@ -36,9 +36,10 @@ import time
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
+from functools import partial
 
-from django.db import connection, connections, transaction
-from django.db.models import F, Q
+from django.db import OperationalError, connection, connections, transaction
+from django.db.models import F
 
 from redes.core import clock
 
@@ -373,9 +374,9 @@ def _reports_status(account: ChannelAccount) -> bool:
 def claim(*, limit: int, worker: str, now: dt.datetime) -> list[int]:
     """Claim up to ``limit`` due rows for ``worker``; returns their ids."""
     with transaction.atomic():
-        due = Outbound.objects.filter(status=Status.QUEUED).filter(
-            Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True)
-        )
+        # Every queued row carries its due time (``enqueue``, ``build_outbox``, retries and releases set it): a
+        # plain range on the ``outbound_due`` index, read in order, so a claim never sorts a large outbox.
+        due = Outbound.objects.filter(status=Status.QUEUED, next_attempt_at__lte=now)
         ids = list(
             _skip_locked(due.order_by("priority", "next_attempt_at", "id")).values_list("id", flat=True)[
                 :limit
@@ -566,6 +567,18 @@ FLUSH_EVERY = 32
 FLUSH_SECONDS = 0.25
 
 
+def _retrying(write, attempts: int = 5) -> None:
+    for attempt in range(attempts):
+        try:
+            with transaction.atomic():
+                write()
+            return
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
 def _dispatch(queues, accounts_by_id, worker, threads, stats, stop, client) -> None:
     from . import ratelimit
 
@@ -585,9 +598,18 @@ def _dispatch(queues, accounts_by_id, worker, threads, stats, stop, client) -> N
         if results and (
             force or len(results) >= FLUSH_EVERY or time.monotonic() - flushed[0] > FLUSH_SECONDS
         ):
-            with transaction.atomic():
+            results.sort(key=lambda item: item[0].pk)  # one lock order with other grouped writers
+            counted = Counter()
+            try:
+                with transaction.atomic():
+                    for row, result, aid, text in results:
+                        _record(row, result, worker, adapters[aid], text, counted)
+            except OperationalError:  # a deadlock with status callbacks being applied: one row at a time
+                logger.info("Grouped outbox write failed; writing %s results one by one", len(results))
+                counted = Counter()
                 for row, result, aid, text in results:
-                    _record(row, result, worker, adapters[aid], text, stats)
+                    _retrying(partial(_record, row, result, worker, adapters[aid], text, counted))
+            stats.update(counted)
             results.clear()
             flushed[0] = time.monotonic()
 

@@ -51,11 +51,18 @@ def managed_municipalities(user, perm: str) -> list[Municipality]:
     return [m for m in qs if can(user, perm, m.node)]
 
 
-def chosen_municipality(request, perm: str, action: str = "") -> tuple[Municipality, list[Municipality]]:
+def chosen_municipality(
+    request, perm: str, action: str = "", *, anywhere: bool = False
+) -> tuple[Municipality, list[Municipality]]:
     """The municipality a management page works on (``?m=<uuid>``, else the first managed one) and the
-    choices; 403 when the user manages none, 404 for a municipality not among them."""
+    choices; 403 when the user manages none, 404 for a municipality not among them. ``anywhere``: the
+    municipalities where ``perm`` is held at any node (a sector liaison broadcasting within their sector),
+    not only at the municipality itself."""
     require_perm(request, perm, action)
-    choices = managed_municipalities(request.user, perm)
+    if anywhere:
+        choices = list(municipalities(request.user, perm).select_related("node").order_by("name"))
+    else:
+        choices = managed_municipalities(request.user, perm)
     if not choices:
         if action and request.method == "POST":
             record_denied(action, actor=request.user, reason=f"{perm} below the municipality only")

@@ -66,19 +66,8 @@ def manage_municipality(request, action: str = "") -> tuple[Municipality, list[M
 
 
 def perm_municipality(request, perm: str, action: str = "") -> tuple[Municipality, list[Municipality]]:
-    """The municipality a page works on among those where the user holds ``perm`` anywhere (a sector liaison
-    broadcasts within their sector): ``?m=<uuid>``, else the first; 403 if none, 404 for another one."""
-    common.require_perm(request, perm, action)
-    choices = list(scoping.municipalities(request.user, perm).select_related("node").order_by("name"))
-    if not choices:
-        raise PermissionDenied
-    wanted = (request.GET.get("m") or request.POST.get("m") or "").strip()
-    if wanted:
-        for municipality in choices:
-            if str(municipality.uuid) == wanted:
-                return municipality, choices
-        raise Http404
-    return choices[0], choices
+    """The municipality a page works on among those where the user holds ``perm`` anywhere."""
+    return common.chosen_municipality(request, perm, action, anywhere=True)
 
 
 def waiting_acks(user):

@@ -29,6 +29,7 @@ MAIN_COMMANDS = (
     "territory",
     "registry",
     "needs",
+    "messaging",
     "user",
     "token",
     "db_worker",

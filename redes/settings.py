@@ -19,7 +19,11 @@ Environment variables (all optional):
   are shared through Redis by every worker process; otherwise they are kept in the database.
 - ``REDES_MESSAGING`` (``0``/``1``, default ``1``): whether ``redes serve``/``demo`` start the messaging
   dispatcher thread (inbound processing, outbox sending, cascade reminders); ``redes messaging run`` runs it
-  as its own process.
+  as its own process. ``REDES_MESSAGING_INTERVAL``: seconds between the dispatcher's rounds (default 0.5).
+- ``REDES_OUTBOX_LEASE`` (default 60 s): how long a worker's claim on an outbox row lasts;
+  ``REDES_OUTBOX_DOUBT`` (default 120 s): how long a message whose send was cut short (a worker died mid-call)
+  waits for the provider's status callback before it is sent again; ``REDES_OUTBOX_ROUND`` (default 5 s): the
+  length of one sending round.
 - ``REDES_PUBLIC_URL``: the address providers call back (webhooks, status callbacks), e.g.
   ``https://redes.example.gob.mx``.
 """

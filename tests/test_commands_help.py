@@ -4,7 +4,7 @@ from django.core.management import get_commands, load_command_class
 from django.test import SimpleTestCase
 from django.utils import translation
 
-OURS = {"demo", "serve", "municipality", "territory", "registry", "user", "token"}
+OURS = {"demo", "serve", "municipality", "territory", "registry", "needs", "messaging", "user", "token"}
 
 
 class CommandHelpTests(SimpleTestCase):

@@ -8,8 +8,9 @@ Each round (``run_once``) runs, each step on its own so that one failing step ne
 4. ``outbox.send_due()`` — reconcile, claim and send what is due within the rate limits.
 
 ``run_forever`` repeats steps 1–3 every ``REDES_MESSAGING_INTERVAL`` seconds (default 0.5; at once again while
-there is more to do) and step 4 likewise in a second thread, so that sending never waits for the callbacks
-being processed, until its stop event is set. ``redes serve``/``redes demo`` run it in a daemon thread
+there is more to do), and sends in a second thread, so that sending never waits for the callbacks being
+processed: there step 4 is a stream (``outbox.send_stream``) that claims the next batch while the current one
+is being sent and lasts while anything is due, until its stop event is set. ``redes serve``/``redes demo`` run it in a daemon thread
 (``start_dispatcher``, beside the background worker; off with ``REDES_MESSAGING=0`` or ``REDES_WORKER=0``);
 ``redes messaging run`` runs it as a process of its own, and several processes share the work (claims with
 leases, shared token buckets).
@@ -65,13 +66,20 @@ def intake_round(now=None) -> dict:
     return stats
 
 
-def send_round(now=None, *, worker: str = "", limit: int = 500, threads: int = 8, stop=None) -> dict:
+def send_round(
+    now=None, *, worker: str = "", limit: int = 500, threads: int = 8, stop=None, stream: bool = False
+) -> dict:
+    """One round of sending (``outbox.send_due``), or with ``stream`` a stream that lasts while anything is due
+    (``outbox.send_stream``: the next batch claimed while the current one is sent, no pause between batches)."""
     stats: dict = {}
-    _step(
-        "outbox",
-        lambda: _module("outbox").send_due(limit=limit, worker=worker, threads=threads, now=now, stop=stop),
-        stats,
-    )
+    out = _module("outbox")
+
+    def call():
+        if stream:
+            return out.send_stream(limit=limit, worker=worker, threads=threads, stop=stop)
+        return out.send_due(limit=limit, worker=worker, threads=threads, now=now, stop=stop)
+
+    _step("outbox", call, stats)
     return stats
 
 
@@ -128,7 +136,7 @@ def run_forever(
     pause = interval() if every is None else every
 
     def sending():
-        return send_round(worker=worker, limit=limit, threads=threads, stop=stop_event)
+        return send_round(worker=worker, limit=limit, threads=threads, stop=stop_event, stream=True)
 
     sender = threading.Thread(
         target=_loop, args=(stop_event, sending, pause, on_round), name="redes-messaging-send", daemon=True

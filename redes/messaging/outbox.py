@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -60,8 +61,10 @@ DOUBT_SECONDS = float(os.environ.get("REDES_OUTBOX_DOUBT", 120))
 #: A sending round ends after this many seconds (what is left goes back to the queue) so that the dispatcher's
 #: other steps (status callbacks above all) keep up.
 ROUND_SECONDS = float(os.environ.get("REDES_OUTBOX_ROUND", 5))
-MAX_ATTEMPTS = 8
-BACKOFF_BASE = 2.0
+#: Retries wait 1, 2, 4 … 256 s (with jitter): a passing 5xx is retried within a second, so it never makes a
+#: broadcast's tail, and the ninth retry still comes about eight and a half minutes after the first failure.
+MAX_ATTEMPTS = 10
+BACKOFF_BASE = 1.0
 BACKOFF_CAP = 900.0
 #: WhatsApp accepts free text within 24 hours of the person's last message; templates otherwise.
 WINDOW = dt.timedelta(hours=24)
@@ -117,7 +120,7 @@ def worker_id() -> str:
 
 
 def backoff(attempts: int, retry_after: float | None = None, *, rng=random) -> float:
-    """Seconds before the next attempt: exponential (2, 4, 8 … s, capped at 15 min) with full jitter over
+    """Seconds before the next attempt: exponential (1, 2, 4 … s, capped at 15 min) with full jitter over
     the upper half, and never earlier than the provider's ``Retry-After``."""
     delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(attempts - 1, 0))
     delay = delay * (0.5 + rng.random() / 2)
@@ -452,6 +455,38 @@ def _record(row: Outbound, result: SendResult, worker: str, adapter, text: str, 
     stats["failed"] += 1
 
 
+def _record_sent(sent: list, worker: str, stats: Counter) -> None:
+    """``_record`` of many accepted calls at once: two statements whatever their number."""
+    if not sent:
+        return
+    from django.db.models import Case, CharField, Value, When
+
+    ids = [row.pk for row, _ in sent]
+    with_id = [(row.pk, (result.provider_id or "")[:128]) for row, result in sent if result.provider_id]
+    provider_id = (
+        Case(
+            *(When(pk=pk, then=Value(pid)) for pk, pid in with_id),
+            default=F("provider_id"),
+            output_field=CharField(),
+        )
+        if with_id
+        else F("provider_id")
+    )
+    Outbound.objects.filter(pk__in=ids, status=Status.SENDING, worker=worker).update(
+        status=Status.SENT,
+        sent_at=clock.now(),
+        provider_id=provider_id,
+        lease_until=None,
+        error_code="",
+        error="",
+    )
+    if with_id:  # rows a status callback got to first keep their status and learn the provider's id
+        Outbound.objects.filter(pk__in=[pk for pk, _ in with_id], provider_id="").update(
+            provider_id=provider_id
+        )
+    stats["sent"] += len(sent)
+
+
 def _prepare(row: Outbound, now: dt.datetime, cache: dict, stats: Counter, worker: str):
     """The ``OutgoingMessage`` for ``row``, or None when the row was settled here (skipped, fallen back)."""
     contact = row.contact
@@ -498,9 +533,76 @@ def _call(adapter, account, message: OutgoingMessage, client) -> SendResult:
     except Exception as exc:  # noqa: BLE001 - an adapter bug must not lose the row: it is retried
         logger.exception("The %s adapter failed to send", account.provider)
         return SendResult(False, retry=True, error_code="adapter", error=str(exc)[:300])
+
+
+def _start_and_call(
+    adapter, row: Outbound, message: OutgoingMessage, client, worker: str
+) -> SendResult | None:
+    """Stamp the start (``_start``, its own commit) and make the call; None when the row is no longer ours.
+
+    It runs in the pool thread that makes the call, so the sending loop never waits for these commits: they
+    overlap with each other and with the calls in flight. The pool threads keep their connection for the
+    pool's life (``_close_pool_connections``)."""
+    try:
+        if not _start(row, worker):
+            return None
+    except Exception:  # noqa: BLE001 - not started, not called: the row goes back to the queue
+        logger.exception("Outbound %s: the start of its call could not be written", row.pk)
+        return NOT_STARTED
+    return _call(adapter, row.account, message, client)
+
+
+#: What ``_start_and_call`` answers when the start could not be written (so no call was made).
+NOT_STARTED = SendResult(False, retry=True, error_code="not-started")
+
+
+def _close_pool_connections(pool: ThreadPoolExecutor, threads: int) -> None:
+    """Give back the database connection of every pool thread: one task per thread, held at a barrier so
+    that each thread runs exactly one."""
+    barrier = threading.Barrier(threads)
+
+    def close():
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(5)
+        connections.close_all()
+
+    for future in [pool.submit(close) for _ in range(threads)]:
+        future.result()
+
+
+def _fetch(*, limit: int, worker: str, now: dt.datetime) -> tuple[list, Counter]:
+    """Reconcile, claim up to ``limit`` due rows and prepare them: ``[(row, message)]`` ready to send, and
+    the counts (``claimed`` and whatever was settled while preparing)."""
+    stats = Counter(reconcile(now))
+    ids = claim(limit=limit, worker=worker, now=now)
+    stats["claimed"] += len(ids)
+    if not ids:
+        return [], stats
+    rows = list(
+        Outbound.objects.filter(pk__in=ids, status=Status.SENDING, worker=worker)
+        .select_related("contact", "account", "broadcast", "broadcast__template")
+        .order_by("priority", "id")
+    )
+    cache: dict = {}
+    items = []
+    for row in rows:
+        try:
+            message = _prepare(row, now, cache, stats, worker)
+        except Exception as exc:  # noqa: BLE001 - one bad row (a broken template) must not stop the others
+            logger.exception("Outbound %s could not be prepared", row.pk)
+            _fail(row, "render", str(exc) or exc.__class__.__name__, worker=worker)
+            stats["failed"] += 1
+            continue
+        if message is not None:
+            items.append((row, message))
+    return items, stats
+
+
+def _fetch_in_thread(**kwargs) -> tuple[list, Counter]:
+    try:
+        return _fetch(**kwargs)
     finally:
-        if threading.current_thread().name.startswith(POOL_PREFIX) and connection.connection is not None:
-            connections.close_all()  # a pool thread that touched the database gives its connection back
+        connections.close_all()  # the feeder thread's connection goes back after each claim
 
 
 def send_due(
@@ -512,59 +614,51 @@ def send_due(
     stop: threading.Event | None = None,
     client=None,
 ) -> dict:
-    """Reconcile, claim and send what is due (see the module's docstring). Returns counts: ``claimed``,
-    ``sent``, ``retried``, ``failed``, ``skipped``, ``fallback``, ``doubt``, ``released``, ``resent``…"""
-    import httpx
-
+    """One sending round: reconcile, claim up to ``limit`` rows and send them for at most ``ROUND_SECONDS``
+    (see the module's docstring); what is left goes back to the queue. Returns counts: ``claimed``, ``sent``,
+    ``retried``, ``failed``, ``skipped``, ``fallback``, ``doubt``, ``released``, ``resent``…"""
     now = now or clock.now()
     worker = (worker or worker_id())[:40]
-    stats = Counter(reconcile(now))
-    ids = claim(limit=limit, worker=worker, now=now)
-    stats["claimed"] = len(ids)
-    if not ids:
+    items, stats = _fetch(limit=limit, worker=worker, now=now)
+    if not items:
         return dict(stats)
-    rows = list(
-        Outbound.objects.filter(pk__in=ids, status=Status.SENDING, worker=worker)
-        .select_related("contact", "account", "broadcast", "broadcast__template")
-        .order_by("priority", "id")
-    )
-    cache: dict = {}
-    queues: dict[int, deque] = {}
-    accounts_by_id: dict[int, ChannelAccount] = {}
-    for row in rows:
-        try:
-            message = _prepare(row, now, cache, stats, worker)
-        except Exception as exc:  # noqa: BLE001 - one bad row (a broken template) must not stop the others
-            logger.exception("Outbound %s could not be prepared", row.pk)
-            _fail(row, "render", str(exc) or exc.__class__.__name__, worker=worker)
-            stats["failed"] += 1
-            continue
-        if message is not None:
-            queues.setdefault(row.account_id, deque()).append((row, message))
-            accounts_by_id[row.account_id] = row.account
-    own_client = client is None
-    if own_client:
-        client = httpx.Client(limits=httpx.Limits(max_connections=max(threads, 1) * 2))
-    try:
-        _dispatch(queues, accounts_by_id, worker, threads, stats, stop, client)
-    finally:
-        if own_client:
-            client.close()
-        # Whatever was claimed and not called (stopped, lease running out) goes back to the queue now.
-        released = Outbound.objects.filter(
-            pk__in=ids, status=Status.SENDING, worker=worker, next_attempt_at__isnull=True
-        ).update(status=Status.QUEUED, worker="", lease_until=None, next_attempt_at=clock.now())
-        if released:
-            stats["released"] += released
+    sender = _Sender(worker, threads, stats, stop)
+    sender.add(items)
+    sender.run(client, deadline=time.monotonic() + min(LEASE_SECONDS * 0.8, ROUND_SECONDS))
     return dict(stats)
 
 
-#: Database writes of a sending round are grouped: the starts of up to ``2 × threads`` calls in one
+def send_stream(
+    *,
+    limit: int = 500,
+    worker: str = "",
+    threads: int = 16,
+    stop: threading.Event | None = None,
+    client=None,
+) -> dict:
+    """Send continuously until nothing is due (or ``stop``): the dispatcher's sending thread.
+
+    Unlike rounds of ``send_due``, sending never pauses to claim: a feeder thread claims and prepares the next
+    batch while the current one is being sent, as soon as what is waiting would last less than
+    ``LOW_WATER_SECONDS`` at the accounts' rates. A batch is what the accounts' rates send in ``ROUND_SECONDS``
+    (at most ``limit``), so claimed rows wait seconds, well within their lease, and workers sharing a bucket
+    share the rows too. Returns the counts of ``send_due``."""
+    worker = (worker or worker_id())[:40]
+    stats = Counter()
+    sender = _Sender(worker, threads, stats, stop)
+    sender.feed_limit = limit
+    sender.run(client, deadline=None)
+    return dict(stats)
+
+
+#: Database writes of a sending round are grouped: the starts of the calls the bucket allows at once in one
 #: transaction, the results of up to ``FLUSH_EVERY`` calls (or ``FLUSH_SECONDS``) in another. One commit per
 #: message would cap a worker at the disk's commit rate; a crash between a call and the flush of its result only
 #: leaves that row in doubt, which its status callback settles.
 FLUSH_EVERY = 32
 FLUSH_SECONDS = 0.25
+#: A streaming sender claims the next batch when what it holds would last less than this at the accounts' rates.
+LOW_WATER_SECONDS = 2.0
 
 
 def _retrying(write, attempts: int = 5) -> None:
@@ -579,93 +673,221 @@ def _retrying(write, attempts: int = 5) -> None:
             time.sleep(0.05 * (attempt + 1))
 
 
-def _dispatch(queues, accounts_by_id, worker, threads, stats, stop, client) -> None:
-    from . import ratelimit
+class _Sender:
+    """The sending loop: per-account queues of prepared messages taken within each account's bucket, calls in
+    a thread pool, starts and results written in grouped transactions. ``feed_limit`` set: a feeder thread
+    refills the queues (``send_stream``); else it sends what ``add`` gave it (``send_due``)."""
 
-    if not queues:
-        return
-    buckets = {aid: ratelimit.bucket(account) for aid, account in accounts_by_id.items()}
-    adapters = {aid: get_adapter(account.provider) for aid, account in accounts_by_id.items()}
-    ready_at = dict.fromkeys(queues, 0.0)
-    deadline = time.monotonic() + min(LEASE_SECONDS * 0.8, ROUND_SECONDS)
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=POOL_PREFIX) if threads > 1 else None
-    window = max(threads, 1) * 2
-    inflight: dict = {}
-    results: list = []
-    flushed = [time.monotonic()]
+    def __init__(self, worker: str, threads: int, stats: Counter, stop: threading.Event | None):
+        self.worker = worker
+        self.threads = max(threads, 1)
+        self.stats = stats
+        self.stop = stop
+        self.queues: dict[int, deque] = {}
+        self.accounts: dict[int, ChannelAccount] = {}
+        self.buckets: dict = {}
+        self.adapters: dict = {}
+        self.ready_at: dict[int, float] = {}
+        self.inflight: dict = {}
+        self.results: list = []
+        self.flushed = time.monotonic()
+        self.feed_limit: int | None = None
 
-    def flush(force: bool = False) -> None:
-        if results and (
-            force or len(results) >= FLUSH_EVERY or time.monotonic() - flushed[0] > FLUSH_SECONDS
+    # ---- queues
+    def add(self, items) -> None:
+        from . import ratelimit
+
+        for row, message in items:
+            aid = row.account_id
+            if aid not in self.queues:
+                self.queues[aid] = deque()
+                self.accounts[aid] = row.account
+                self.buckets[aid] = ratelimit.bucket(row.account)
+                self.adapters[aid] = get_adapter(row.account.provider)
+                self.ready_at[aid] = 0.0
+            self.queues[aid].append((row, message))
+
+    def backlog_seconds(self) -> float:
+        """How long what is queued lasts at the accounts' rates (the longest queue)."""
+        return max(
+            (
+                len(q) / max(self.accounts[aid].rate_per_second or 0.001, 0.001)
+                for aid, q in self.queues.items()
+            ),
+            default=0.0,
+        )
+
+    def batch_size(self) -> int:
+        """Rows to claim at once: what the active accounts' rates send in ``ROUND_SECONDS``, at most the limit."""
+        from django.db.models import Sum
+
+        rate = ChannelAccount.objects.filter(active=True).aggregate(r=Sum("rate_per_second"))["r"] or 0
+        return max(1, min(self.feed_limit or 1, int(rate * ROUND_SECONDS + 0.999)))
+
+    def queued_ids(self) -> list[int]:
+        return [row.pk for q in self.queues.values() for row, _ in q]
+
+    # ---- results
+    def flush(self, force: bool = False) -> None:
+        results = self.results
+        if not results or not (
+            force or len(results) >= FLUSH_EVERY or time.monotonic() - self.flushed > FLUSH_SECONDS
         ):
-            results.sort(key=lambda item: item[0].pk)  # one lock order with other grouped writers
-            counted = Counter()
-            try:
-                with transaction.atomic():
-                    for row, result, aid, text in results:
-                        _record(row, result, worker, adapters[aid], text, counted)
-            except OperationalError:  # a deadlock with status callbacks being applied: one row at a time
-                logger.info("Grouped outbox write failed; writing %s results one by one", len(results))
-                counted = Counter()
+            return
+        results.sort(key=lambda item: item[0].pk)  # one lock order with other grouped writers
+        counted = Counter()
+        try:
+            with transaction.atomic():
+                _record_sent(
+                    [(row, result) for row, result, _, _ in results if result.ok], self.worker, counted
+                )
                 for row, result, aid, text in results:
-                    _retrying(partial(_record, row, result, worker, adapters[aid], text, counted))
-            stats.update(counted)
-            results.clear()
-            flushed[0] = time.monotonic()
+                    if not result.ok:
+                        _record(row, result, self.worker, self.adapters[aid], text, counted)
+        except OperationalError:  # a deadlock with status callbacks being applied: one row at a time
+            logger.info("Grouped outbox write failed; writing %s results one by one", len(results))
+            counted = Counter()
+            for row, result, aid, text in results:
+                _retrying(partial(_record, row, result, self.worker, self.adapters[aid], text, counted))
+        self.stats.update(counted)
+        results.clear()
+        self.flushed = time.monotonic()
 
-    def collect(futures) -> None:
+    def collect(self, futures) -> None:
         for future in futures:
-            row, aid, text = inflight.pop(future)
-            results.append((row, future.result(), aid, text))
+            row, aid, text = self.inflight.pop(future)
+            self.done(row, future.result(), aid, text)
 
-    try:
-        while any(queues.values()) or inflight:
-            stopping = (stop is not None and stop.is_set()) or time.monotonic() > deadline
-            batch = []
-            if not stopping:
-                for aid, queue in queues.items():
-                    while queue and ready_at[aid] <= time.monotonic() and len(inflight) + len(batch) < window:
-                        wait = buckets[aid].take()
-                        if wait > 0:
-                            ready_at[aid] = time.monotonic() + wait
-                            break
-                        batch.append((aid, *queue.popleft()))
-            elif not inflight:
-                break
-            if batch:
-                with transaction.atomic():
-                    started = [(aid, row, message) for aid, row, message in batch if _start(row, worker)]
-                stats["lost_lease"] += len(batch) - len(started)
-                for aid, row, message in started:
-                    if pool is None or row.account.provider == Provider.CONSOLE:  # no HTTP: inline
-                        results.append(
-                            (row, _call(adapters[aid], row.account, message, client), aid, message.text)
-                        )
-                    else:
-                        future = pool.submit(_call, adapters[aid], row.account, message, client)
-                        inflight[future] = (row, aid, message.text)
-            done = [f for f in inflight if f.done()]
-            collect(done)
-            flush()
-            if batch or done:
-                continue
-            if inflight:
-                collect(wait_futures(list(inflight), timeout=0.05, return_when=FIRST_COMPLETED).done)
-            else:
-                flush(force=True)
-                pending = [ready_at[aid] for aid, q in queues.items() if q]
-                if not pending:
+    # ---- the loop
+    def take(self, window: int) -> list:
+        """Messages whose tokens were taken now, across accounts, up to ``window`` calls in flight."""
+        batch = []
+        for aid, queue in self.queues.items():
+            while (
+                queue and self.ready_at[aid] <= time.monotonic() and len(self.inflight) + len(batch) < window
+            ):
+                wait = self.buckets[aid].take()
+                if wait > 0:
+                    # The next token, not a fixed pause: try again as soon as it has dripped in.
+                    self.ready_at[aid] = time.monotonic() + wait
                     break
-                pause = max(0.0, min(pending) - time.monotonic())
-                if stop is not None:
-                    stop.wait(min(pause, 1.0))
+                batch.append((aid, *queue.popleft()))
+        return batch
+
+    def start(self, batch, pool, client) -> None:
+        for aid, row, message in batch:
+            adapter = self.adapters[aid]
+            if pool is None or row.account.provider == Provider.CONSOLE:  # no HTTP: inline
+                result = _start_and_call(adapter, row, message, client, self.worker)
+                self.done(row, result, aid, message.text)
+            else:
+                future = pool.submit(_start_and_call, adapter, row, message, client, self.worker)
+                self.inflight[future] = (row, aid, message.text)
+
+    def done(self, row, result, aid, text) -> None:
+        if result is None:
+            self.stats["lost_lease"] += 1
+        elif result is NOT_STARTED:
+            # The start was not written, so the call was not made: back in the queue at once.
+            Outbound.objects.filter(
+                pk=row.pk, status=Status.SENDING, worker=self.worker, next_attempt_at__isnull=True
+            ).update(status=Status.QUEUED, worker="", lease_until=None, next_attempt_at=clock.now())
+            self.stats["released"] += 1
+        else:
+            self.results.append((row, result, aid, text))
+
+    def run(self, client, *, deadline: float | None) -> None:
+        import httpx
+
+        own_client = client is None
+        if own_client:
+            client = httpx.Client(limits=httpx.Limits(max_connections=self.threads * 2))
+        pool = (
+            ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix=POOL_PREFIX)
+            if self.threads > 1
+            else None
+        )
+        feeder = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="redes-claim") if self.feed_limit else None
+        )
+        fetching = None
+        size = self.batch_size() if feeder else 0
+        exhausted = False  # the last claim found nothing due
+        window = self.threads * 2
+        try:
+            while True:
+                stopping = (self.stop is not None and self.stop.is_set()) or (
+                    deadline is not None and time.monotonic() > deadline
+                )
+                if feeder is not None and not stopping:
+                    if fetching is not None and fetching.done():
+                        items, counted = fetching.result()
+                        fetching = None
+                        self.stats.update(counted)
+                        self.add(items)
+                        exhausted = not counted.get("claimed")
+                    if fetching is None and not exhausted and self.backlog_seconds() < LOW_WATER_SECONDS:
+                        # Claim and prepare the next batch while this one is being sent.
+                        fetching = feeder.submit(
+                            _fetch_in_thread, limit=size, worker=self.worker, now=clock.now()
+                        )
+                pending = any(self.queues.values())
+                if (stopping or not (pending or fetching is not None)) and not self.inflight:
+                    break
+                batch = [] if stopping else self.take(window)
+                if batch:
+                    self.start(batch, pool, client)
+                done = [f for f in self.inflight if f.done()]
+                self.collect(done)
+                self.flush()
+                if batch or done:
+                    continue
+                if self.inflight:
+                    self.collect(
+                        wait_futures(list(self.inflight), timeout=0.02, return_when=FIRST_COMPLETED).done
+                    )
+                    continue
+                self.flush(force=True)
+                waits = [self.ready_at[aid] for aid, q in self.queues.items() if q]
+                pause = max(0.0, min(waits) - time.monotonic()) if waits else 0.02
+                if exhausted and not waits:
+                    # Nothing queued and nothing due at the last claim: ask once more (retries coming due)
+                    # only after a pause, so that an idle stream ends rather than spins.
+                    break
+                pause = min(pause, 0.05 if fetching is not None else 1.0)
+                if self.stop is not None:
+                    self.stop.wait(pause)
                 else:
-                    time.sleep(min(pause, 1.0))
-    finally:
-        if pool is not None:
-            collect(list(inflight))
-            pool.shutdown(wait=True)
-        flush(force=True)
+                    time.sleep(pause)
+        finally:
+            if pool is not None:
+                self.collect(list(self.inflight))
+                _close_pool_connections(pool, self.threads)
+                pool.shutdown(wait=True)
+            if feeder is not None:
+                if fetching is not None:
+                    try:
+                        items, counted = fetching.result()
+                        self.stats.update(counted)
+                        self.add(items)
+                    except Exception:  # noqa: BLE001 - its rows' leases run out and reconcile frees them
+                        logger.exception("Claiming the next outbox batch failed")
+                feeder.shutdown(wait=True)
+            self.flush(force=True)
+            if own_client:
+                client.close()
+            # Whatever was claimed and not called (stopped, round over) goes back to the queue now.
+            left = self.queued_ids()
+            released = 0
+            for start in range(0, len(left), 1000):
+                released += Outbound.objects.filter(
+                    pk__in=left[start : start + 1000],
+                    status=Status.SENDING,
+                    worker=self.worker,
+                    next_attempt_at__isnull=True,
+                ).update(status=Status.QUEUED, worker="", lease_until=None, next_attempt_at=clock.now())
+            if released:
+                self.stats["released"] += released
 
 
 def counts() -> list[dict]:

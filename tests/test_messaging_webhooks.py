@@ -352,3 +352,16 @@ class ConsoleStoreTests(RedesTestCase):
         self.assertEqual((option.kind, option.data["id"]), (Inbound.Kind.INTERACTIVE, "1"))
         bad = ingest.store_console(acc, "123", text="hola")
         self.assertEqual(bad.state, Inbound.State.IGNORED)
+
+
+class UnreadableSecretsTests(HookCase):
+    def test_secrets_under_a_lost_key_answer_503_so_the_provider_retries(self):
+        from django.test import override_settings
+
+        from redes.registry import crypto
+
+        with override_settings(REDES_FIELD_KEYS=[crypto.generate_key()]):
+            response = self.post_wa(p.wa_text())
+        self.assertEqual(response.status_code, 503)
+        self.assertIn("Hola", self.last_log().body)
+        self.assertFalse(Inbound.objects.exists())

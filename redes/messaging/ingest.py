@@ -21,10 +21,11 @@ import logging
 import uuid
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpResponse, JsonResponse
 
 from redes.core import clock
+from redes.registry import crypto
 
 from .channels import get_adapter
 from .channels.base import InboundEvent, MalformedPayload, WebhookRefused
@@ -84,10 +85,12 @@ def not_found() -> JsonResponse:
 
 
 def open_log(
-    account: ChannelAccount, body: bytes, *, headers=None, truncated=False, outcome=None
+    account: ChannelAccount, body: bytes, *, headers=None, truncated=False, outcome=None, error="", events=0
 ) -> WebhookLog:
     """Write the raw request before anything else (its own statement, committed at once)."""
     return WebhookLog.objects.create(
+        error=error[:300],
+        events=events,
         account=account,
         municipality_id=account.municipality_id,
         received_at=clock.now(),
@@ -104,32 +107,51 @@ def _close(entry: WebhookLog, outcome: str, *, error: str = "", events: int = 0)
 
 
 def store(provider: str, account_uuid, request) -> HttpResponse:
-    """Everything of a webhook POST (see the module's docstring); never raises for bad input."""
+    """Everything of a webhook POST (see the module's docstring); never raises for bad input.
+
+    The signature check and the parsing touch no database, so the log entry is written once with what they
+    found: refused and unreadable requests alone in their own statement; a readable one together with its
+    ``Inbound`` rows in one transaction (log row first, then one ``INSERT … ON CONFLICT DO NOTHING``), so a
+    failure there rolls both back and answers 5xx: the provider retries, nothing is lost."""
     account = _account(provider, account_uuid)
     if account is None:
         return not_found()
     adapter = get_adapter(provider)
     body, oversized = _read(request)
-    entry = open_log(account, body, headers=_headers(request), truncated=oversized)
+    headers = _headers(request)
     if oversized:
-        _close(entry, WebhookLog.Outcome.MALFORMED, error="Body over 1 MB.")
+        _log(account, body, headers, WebhookLog.Outcome.MALFORMED, "Body over 1 MB.", truncated=True)
         return _refused("Body over 1 MB.", 413)
     try:
         adapter.check_signature(request, body, account)
     except WebhookRefused as exc:
-        _close(entry, WebhookLog.Outcome.FORGED, error=exc.reason)
+        _log(account, body, headers, WebhookLog.Outcome.FORGED, exc.reason)
         return _refused(exc.reason, exc.status)
+    except crypto.SensitiveDataUnreadable:
+        # The secrets were encrypted with a key no longer configured: refuse with a 5xx so the provider
+        # retries once the key is back, and keep the request.
+        _log(account, body, headers, WebhookLog.Outcome.IGNORED, "The account's secrets cannot be read.")
+        return _refused("The account's secrets cannot be read.", 503)
     try:
         events = adapter.parse(request, body, account)
     except MalformedPayload as exc:
-        _close(entry, WebhookLog.Outcome.MALFORMED, error=str(exc) or "Could not be read.")
+        _log(account, body, headers, WebhookLog.Outcome.MALFORMED, str(exc) or "Could not be read.")
         return adapter.accepted()
     except Exception as exc:  # a parser bug: keep the payload, tell the provider not to retry
-        log.exception("webhook %s: parser failed on log %s", provider, entry.pk)
-        _close(entry, WebhookLog.Outcome.MALFORMED, error=f"{type(exc).__name__}: {exc}")
+        log.exception("webhook %s: parser failed", provider)
+        _log(account, body, headers, WebhookLog.Outcome.MALFORMED, f"{type(exc).__name__}: {exc}")
         return adapter.accepted()
-    record_events(account, events, entry=entry)
+    outcome = WebhookLog.Outcome.STORED if events else WebhookLog.Outcome.IGNORED
+    with transaction.atomic():
+        entry = _log(account, body, headers, outcome, events=len(events))
+        record_events(account, events, entry=entry)
     return adapter.accepted()
+
+
+def _log(account, body, headers, outcome, error: str = "", *, truncated=False, events=0) -> WebhookLog:
+    return open_log(
+        account, body, headers=headers, truncated=truncated, outcome=outcome, error=error, events=events
+    )
 
 
 def handshake(provider: str, account_uuid, request) -> HttpResponse:
@@ -185,33 +207,53 @@ def _row(account: ChannelAccount, event: InboundEvent, entry: WebhookLog | None,
     )
 
 
+def _insert(rows: list[Inbound]) -> set[tuple[str, str]]:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING`` (PostgreSQL, SQLite >= 3.35): one statement that skips the
+    events already received and says which rows are new."""
+    fields = [f for f in Inbound._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [f.get_db_prep_save(getattr(r, f.attname), connection) for r in rows for f in fields]
+    # Table and column names come from the model; every value is a parameter.
+    table, values = quote(Inbound._meta.db_table), ", ".join([one] * len(rows))
+    returning = f"{quote('provider_id')}, {quote('kind')}"
+    sql = f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT DO NOTHING RETURNING {returning}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {tuple(r) for r in cursor.fetchall()}
+
+
 def record_events(account: ChannelAccount, events: list[InboundEvent], *, entry: WebhookLog | None = None):
-    """Insert the events as ``Inbound`` rows (those already received are skipped) and close the log entry.
-    Returns the new rows (without primary keys on some databases)."""
+    """Insert the events as ``Inbound`` rows (those already received are skipped) and settle the log entry's
+    outcome (``stored``, ``duplicate`` or ``ignored``). Returns the new rows (without primary keys)."""
     now = clock.now()
     rows = [_row(account, event, entry, now) for event in events]
     # One request may repeat an event (a provider batching a retry): keep the first.
     unique = list({(r.provider_id, r.kind): r for r in reversed(rows)}.values())[::-1]
-    with transaction.atomic():
-        seen = set()
-        if unique:
-            seen = set(
-                Inbound.objects.filter(
-                    account=account, provider_id__in=[r.provider_id for r in unique]
-                ).values_list("provider_id", "kind")
-            )
-        new = [r for r in unique if (r.provider_id, r.kind) not in seen]
-        if new:
-            Inbound.objects.bulk_create(new, ignore_conflicts=True)
+    if not unique:
         if entry is not None:
-            if not rows:
-                _close(entry, WebhookLog.Outcome.IGNORED)
-            elif not new:
-                _close(entry, WebhookLog.Outcome.DUPLICATE)
-            else:
-                duplicates = len(rows) - len(new)
-                note = f"{duplicates} already received." if duplicates else ""
-                _close(entry, WebhookLog.Outcome.STORED, error=note, events=len(new))
+            _close(entry, WebhookLog.Outcome.IGNORED)
+        return []
+    try:
+        inserted = _insert(unique)
+    except Exception as exc:
+        if entry is not None:  # the provider gets a 5xx and retries: nothing is lost
+            _close(entry, entry.outcome, error=f"Not stored: {type(exc).__name__}")
+        raise
+    new = [r for r in unique if (r.provider_id, r.kind) in inserted]
+    if entry is not None:
+        if not new:
+            _close(entry, WebhookLog.Outcome.DUPLICATE)
+        elif len(new) < len(rows):
+            _close(
+                entry,
+                WebhookLog.Outcome.STORED,
+                error=f"{len(rows) - len(new)} already received.",
+                events=len(new),
+            )
+        elif entry.events != len(new) or entry.outcome != WebhookLog.Outcome.STORED:
+            _close(entry, WebhookLog.Outcome.STORED, events=len(new))
     return new
 
 

@@ -7,6 +7,8 @@ Environment variables (all optional):
   (default ``$XDG_DATA_HOME/redes`` or ``~/.local/share/redes``).
 - ``SECRET_KEY`` or ``SECRET_KEY_FILE``: otherwise a key is generated once and kept in the data folder.
 - ``DEBUG`` (``0``/``1``), ``ALLOWED_HOSTS`` (comma separated), ``CSRF_TRUSTED_ORIGINS`` (comma separated).
+- ``DATABASE_CONN_MAX_AGE``: seconds a server thread keeps its database connection (default 60 on PostgreSQL,
+  0 on SQLite).
 - ``REDES_TILE_URL``: base-map tile template for Leaflet (pages still work without it).
 - ``REDES_LOGIN_FAILURE_LIMIT``, ``REDES_LOGIN_COOLOFF_MINUTES``: login throttling.
 - ``REDES_FIELD_KEYS`` or ``REDES_FIELD_KEYS_FILE``: Fernet keys (comma separated, newest first) that encrypt
@@ -152,10 +154,14 @@ TEMPLATES = [
     },
 ]
 
+_DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'redes.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'redes.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        _DATABASE_URL,
+        # PostgreSQL: each server thread keeps its connection (a new one per request costs more than most
+        # requests, e.g. a webhook); SQLite opens a file, which is cheap.
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if _DATABASE_URL.startswith("sqlite") else 60),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

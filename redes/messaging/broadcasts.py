@@ -319,10 +319,21 @@ _OUT_COLUMNS = (
 
 
 def _consent_exists(household: str) -> str:
+    """SQL: household ``household`` has a current consent to messages (correlated: for a few households)."""
     return (
         f"EXISTS (SELECT 1 FROM {_t(Consent)} k JOIN {_t(Person)} pe ON pe.id = k.person_id "
         f"WHERE pe.household_id = {household}.id AND pe.status = 'active' AND k.revoked_at IS NULL "
         f"AND {_purpose_messages('k')})"
+    )
+
+
+def _consenting_households() -> str:
+    """SQL (one parameter: the municipality): the households with a current consent to messages (read in one
+    pass; PostgreSQL hashes it once as a "hashed SubPlan" of ``h.id IN (…)``: for many households)."""
+    return (
+        f"SELECT pe.household_id FROM {_t(Consent)} k JOIN {_t(Person)} pe ON pe.id = k.person_id "
+        f"WHERE pe.municipality_id = %s AND pe.status = 'active' AND k.revoked_at IS NULL "
+        f"AND {_purpose_messages('k')}"
     )
 
 
@@ -361,29 +372,76 @@ def _household_filter(broadcast: Broadcast) -> tuple[str, list]:
     return " AND ".join(sql), params
 
 
-def _insert_households(broadcast: Broadcast, where: str, where_params: list, now) -> int:
+#: Above this many blocks the cascade's release of households reads the consents in one pass (hash join).
+BULK_BLOCKS = 100
+
+
+def _bulk_settings() -> None:
+    """PostgreSQL, for one large statement in the current transaction: no JIT (compiling the plan costs
+    ~1 s and saves nothing here) and memory to sort half a million contacts and keep the consenting households
+    in one hash table (the plan needs it to fit: 128 MB × ``hash_mem_multiplier`` holds millions)."""
+    if connection.vendor == "postgresql" and not connection.get_autocommit():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL work_mem = '128MB'")
+
+
+def _lock_parents(broadcast: Broadcast, account_ids: list[int]) -> None:
+    """The outbox's foreign keys to the municipality, the accounts and the broadcast are not database
+    constraints (checking them row by row at commit cost seconds at 500k rows): lock the parent rows once,
+    the way each row's constraint check would have, so that none can be deleted while the rows are written."""
+    if connection.vendor != "postgresql":
+        return  # SQLite: writers are serialised (IMMEDIATE transactions)
+    from redes.territories.models import Municipality
+
+    from .models import ChannelAccount
+
+    with connection.cursor() as cursor:
+        for model, ids in (
+            (Municipality, [broadcast.municipality_id]),
+            (ChannelAccount, sorted(set(account_ids))),
+            (Broadcast, [broadcast.pk]),
+        ):
+            marks = ", ".join(["%s"] * len(ids))
+            cursor.execute(f"SELECT id FROM {_t(model)} WHERE id IN ({marks}) FOR KEY SHARE", ids)
+            if len(cursor.fetchall()) != len(ids):
+                raise _invalid(_("This broadcast or its channel account no longer exists."), "gone")
+
+
+def _insert_households(
+    broadcast: Broadcast, where: str, where_params: list, now, *, bulk: bool = False, fresh: bool = False
+) -> int:
     """One outbox row per household matched by ``where`` (on ``h`` and its block ``n``) that has a contact.
 
     The row goes to the household's first contact (``sync_household_contacts`` links them, in phone order) that
-    may receive messages (queued), else to its first contact, marked skipped with the reason. Returns the rows written."""
-    eligible = f"(c.opted_out_at IS NULL AND (c.opted_in_at IS NOT NULL OR {_consent_exists('h')}))"
-    account_sql, account_params = _account_case("c", _routes(broadcast.municipality_id))
+    may receive messages (queued), else to its first contact, marked skipped with the reason. Returns the rows
+    written.
+
+    ``bulk``: many households (a whole subtree): the consents are read once into a hash table instead of looked up
+    per household. ``fresh``: the broadcast has no row yet (its row is locked by the caller), so rows are
+    inserted plainly; otherwise ``ON CONFLICT DO NOTHING`` skips the households already reached."""
+    routes = _routes(broadcast.municipality_id)
+    account_sql, account_params = _account_case("q", routes)
     now_db = _dt(now)
+    if bulk:
+        consented, consent_params = f"h.id IN ({_consenting_households()})", [broadcast.municipality_id]
+    else:
+        consented, consent_params = _consent_exists("h"), []
+    # Each contact's eligibility is computed once; the window keeps one contact per household: the first
+    # eligible one, else the first one (its row is then marked skipped with the reason).
     sql = (
         f"INSERT INTO {_t(Outbound)} ({_OUT_COLUMNS}) "
-        f"SELECT %s, c.id, {account_sql}, %s, %s, %s, '', 'broadcast', {_empty_json()}, "
-        "CASE WHEN r.ok = 1 THEN 'queued' ELSE 'skipped' END, 0, %s, NULL, '', '', "
-        f"CASE WHEN r.ok = 1 THEN '' WHEN c.opted_out_at IS NOT NULL THEN '{OPTED_OUT}' ELSE '{NO_CONSENT}' END, "
+        f"SELECT %s, q.id, {account_sql}, %s, %s, %s, '', 'broadcast', {_empty_json()}, "
+        "CASE WHEN q.ok = 1 THEN 'queued' ELSE 'skipped' END, 0, %s, NULL, '', '', "
+        f"CASE WHEN q.ok = 1 THEN '' WHEN q.opted_out_at IS NOT NULL THEN '{OPTED_OUT}' ELSE '{NO_CONSENT}' END, "
         "'', NULL, %s, NULL, NULL, NULL "
-        "FROM ("
-        f"SELECT COALESCE(MIN(CASE WHEN {eligible} THEN c.id END), MIN(c.id)) AS cid, "
-        f"MAX(CASE WHEN {eligible} THEN 1 ELSE 0 END) AS ok "
+        "FROM (SELECT e.*, ROW_NUMBER() OVER (PARTITION BY e.household_id ORDER BY e.ok DESC, e.id) AS rn FROM ("
+        "SELECT c.id, c.household_id, c.preferred, c.whatsapp, c.address, c.opted_out_at, "
+        f"CASE WHEN c.opted_out_at IS NULL AND (c.opted_in_at IS NOT NULL OR {consented}) THEN 1 ELSE 0 END AS ok "
         f"FROM {_t(Household)} h JOIN {_t(Node)} n ON n.id = h.node_id "
         f"JOIN {_t(Contact)} c ON c.household_id = h.id "
-        f"WHERE h.municipality_id = %s AND h.status = 'active' AND {where} "
-        "GROUP BY h.id"
-        f") r JOIN {_t(Contact)} c ON c.id = r.cid WHERE r.cid IS NOT NULL "
-        "ON CONFLICT DO NOTHING"
+        f"WHERE h.municipality_id = %s AND h.status = 'active' AND {where}"
+        ") e) q WHERE q.rn = 1" + ("" if fresh else " ON CONFLICT DO NOTHING")
     )
     params = [
         broadcast.municipality_id,
@@ -393,9 +451,13 @@ def _insert_households(broadcast: Broadcast, where: str, where_params: list, now
         BROADCAST_PRIORITY,
         now_db,
         now_db,
+        *consent_params,
         broadcast.municipality_id,
         *where_params,
     ]
+    _lock_parents(broadcast, list(routes.values()))
+    if bulk:
+        _bulk_settings()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return max(cursor.rowcount, 0)
@@ -440,6 +502,7 @@ def sync_household_contacts(municipality, node: Node) -> int:
         f"JOIN {_t(Node)} n ON n.id = h.node_id WHERE h.municipality_id = %s AND h.status = 'active' "
         f"AND n.a{node.depth} = %s)"
     )
+    _bulk_settings()
     with connection.cursor() as cursor:
         cursor.execute(sql, [now, municipality_id, node.pk, municipality_id])
         created = max(cursor.rowcount, 0)
@@ -554,7 +617,9 @@ def build_outbox(broadcast: Broadcast) -> int:
     now = clock.now()
     if broadcast.target in (Broadcast.Target.SUBTREE, Broadcast.Target.SEGMENT):
         where, params = _household_filter(broadcast)
-        return _insert_households(broadcast, where, params, now)
+        with transaction.atomic():
+            fresh = not Outbound.objects.filter(broadcast=broadcast).exists()
+            return _insert_households(broadcast, where, params, now, bulk=True, fresh=fresh)
     if broadcast.target == Broadcast.Target.ROLE:
         return _insert_contacts(broadcast, _role_contacts(broadcast), now)
     return _insert_contacts(broadcast, _group_contacts(broadcast), now)
@@ -756,7 +821,9 @@ def _release(broadcast: Broadcast, parent_ids: list[int], now) -> int:
         blocks = [node_id for _pk, node_id, depth in released if depth >= leaf]
         if blocks and broadcast.reach_households:
             placeholders = ", ".join(["%s"] * len(blocks))
-            written += _insert_households(broadcast, f"h.node_id IN ({placeholders})", blocks, now)
+            written += _insert_households(
+                broadcast, f"h.node_id IN ({placeholders})", blocks, now, bulk=len(blocks) > BULK_BLOCKS
+            )
         children = CascadeNode.objects.filter(
             broadcast=broadcast, parent_id__in=frontier, status=CascadeNode.Status.WAITING
         )

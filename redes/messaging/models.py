@@ -280,6 +280,11 @@ class Outbound(models.Model):
     the outbox of a large broadcast is one narrow ``INSERT … SELECT``. ``lease_until`` marks a row a worker has
     claimed; a row whose lease expired while ``sending`` is *in doubt* (the worker died mid-call) and is
     reconciled from the provider's status callbacks before it is ever sent again (``outbox``).
+
+    Its foreign keys are not database constraints (``db_constraint=False``): PostgreSQL checks a constraint
+    row by row at commit, which cost more than the rest of building a 500k-row outbox. The ORM still cascades
+    (and protects) on delete; ``broadcasts.build_outbox`` takes the parent rows' key-share locks once instead.
+    Reply and notification rows are written through the ORM with existing contacts and accounts.
     """
 
     class Kind(models.TextChoices):
@@ -300,11 +305,28 @@ class Outbound(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     id = models.BigAutoField(primary_key=True)
-    municipality = _municipality_fk(db_index=False)
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="outbound", db_index=False)
-    account = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
+    municipality = models.ForeignKey(
+        "territories.Municipality",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("municipality"),
+        db_index=False,
+        db_constraint=False,
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="outbound", db_index=False, db_constraint=False
+    )
+    account = models.ForeignKey(
+        ChannelAccount, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     broadcast = models.ForeignKey(
-        "Broadcast", on_delete=models.CASCADE, null=True, blank=True, related_name="outbound", db_index=False
+        "Broadcast",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="outbound",
+        db_index=False,
+        db_constraint=False,
     )
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.REPLY)
     #: 0 is sent first (replies, notifications); broadcasts use 5.
@@ -322,7 +344,13 @@ class Outbound(models.Model):
     error_code = models.CharField(_("error code"), max_length=20, blank=True)
     error = models.CharField(_("error"), max_length=300, blank=True)
     fallback_of = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     created_at = models.DateTimeField(_("created at"), default=clock.now)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)

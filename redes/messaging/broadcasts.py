@@ -379,11 +379,13 @@ BULK_BLOCKS = 100
 def _bulk_settings() -> None:
     """PostgreSQL, for one large statement in the current transaction: no JIT (compiling the plan costs
     ~1 s and saves nothing here) and memory to sort half a million contacts and keep the consenting households
-    in one hash table (the plan needs it to fit: 128 MB × ``hash_mem_multiplier`` holds millions)."""
-    if connection.vendor == "postgresql" and not connection.get_autocommit():
+    in one hash table (the plan needs it to fit: 128 MB × 2 holds millions; without it PostgreSQL would rescan
+    the list per contact). Callers run it inside ``transaction.atomic`` (``SET LOCAL``)."""
+    if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")
             cursor.execute("SET LOCAL work_mem = '128MB'")
+            cursor.execute("SET LOCAL hash_mem_multiplier = 2")
 
 
 def _lock_parents(broadcast: Broadcast, account_ids: list[int]) -> None:
@@ -455,10 +457,10 @@ def _insert_households(
         broadcast.municipality_id,
         *where_params,
     ]
-    _lock_parents(broadcast, list(routes.values()))
-    if bulk:
-        _bulk_settings()
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        _lock_parents(broadcast, list(routes.values()))
+        if bulk:
+            _bulk_settings()
         cursor.execute(sql, params)
         return max(cursor.rowcount, 0)
 
@@ -502,8 +504,8 @@ def sync_household_contacts(municipality, node: Node) -> int:
         f"JOIN {_t(Node)} n ON n.id = h.node_id WHERE h.municipality_id = %s AND h.status = 'active' "
         f"AND n.a{node.depth} = %s)"
     )
-    _bulk_settings()
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        _bulk_settings()
         cursor.execute(sql, [now, municipality_id, node.pk, municipality_id])
         created = max(cursor.rowcount, 0)
         cursor.execute(link, [municipality_id, municipality_id, municipality_id, municipality_id, node.pk])

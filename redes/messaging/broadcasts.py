@@ -294,7 +294,9 @@ def _purpose_messages(alias: str) -> str:
     """SQL: the consent row ``alias`` includes the purpose "messages"."""
     if connection.vendor == "postgresql":
         return f"{alias}.purposes @> '[\"messages\"]'::jsonb"
-    return f"EXISTS (SELECT 1 FROM json_each({alias}.purposes) WHERE json_each.value = 'messages')"
+    # SQLite: the list's JSON text holds the quoted code (purposes are codes from a fixed list), ~4x faster than
+    # json_each over half a million consents; the same test as ``_eligible_contacts``' ``icontains``.
+    return f"instr({alias}.purposes, '\"messages\"') > 0"
 
 
 def _routes(municipality_id: int) -> dict[str, int]:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import os
 import threading
+import unittest
 from io import StringIO
 from unittest import mock
 
 from django.core.management import call_command
-from django.test import override_settings
+from django.db import connection, connections
+from django.test import TransactionTestCase, override_settings
 
 from redes.messaging import dispatcher, outbox
 from redes.messaging.models import Contact, Outbound
-from tests.base import RedesTestCase
+from tests.base import RedesTestCase, build_world
 
 
 class RunOnceTests(RedesTestCase):
@@ -79,3 +81,35 @@ class ThreadTests(RedesTestCase):
             self.assertIsNone(dispatcher.start_dispatcher())
         with mock.patch.dict(os.environ, {"REDES_WORKER": "0"}):
             self.assertIsNone(dispatcher.start_dispatcher())
+
+
+@unittest.skipUnless(connection.vendor == "postgresql", "threads with connections of their own need a server")
+class RunForeverTests(TransactionTestCase):
+    def test_it_sends_through_the_stream_then_stops(self):
+        w = build_world()
+        contacts = Contact.objects.bulk_create(
+            Contact(municipality=w.esc, address=f"+5281100{i:05d}") for i in range(12)
+        )
+        rows = [outbox.enqueue(c, "Hola") for c in contacts]
+        stop = threading.Event()
+        rounds = []
+
+        def on_round(stats):
+            rounds.append(stats)
+            if Outbound.objects.filter(status__in=["sent", "delivered"]).count() == len(rows):
+                stop.set()
+
+        with mock.patch.object(outbox, "send_stream", wraps=outbox.send_stream) as stream:
+            worker = threading.Thread(
+                target=dispatcher.run_forever,
+                args=(stop,),
+                kwargs={"every": 0.01, "limit": 5, "on_round": on_round},
+            )
+            worker.start()
+            worker.join(60)
+            stop.set()
+            worker.join(10)
+        connections.close_all()
+        self.assertFalse(worker.is_alive())
+        self.assertTrue(stream.called)
+        self.assertEqual(Outbound.objects.filter(status__in=["sent", "delivered"], attempts=1).count(), 12)

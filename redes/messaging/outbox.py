@@ -11,14 +11,18 @@
 2. **Claim** due rows (priority, due time, id) with a lease: ``SELECT … FOR UPDATE SKIP LOCKED`` on
    PostgreSQL, so concurrent workers never claim the same row; SQLite serialises writers anyway. A claimed
    row has no ``next_attempt_at`` until its call starts: ``_start`` stamps it (and counts the attempt) with a
-   conditional UPDATE just before the call, so a row is called at most once per claim and a worker that lost
-   its lease never calls.
+   conditional UPDATE committed just before the call, by the pool thread that makes it, so a row is called at
+   most once per claim and a worker that lost its lease never calls.
 3. **Prepare** each row: opted-out contacts get nothing but replies (``SKIPPED``); the text is the row's body,
    else the rendered template (``texts.render``), else the broadcast rendered through the ``broadcast``
    template; WhatsApp outside 24 hours of the contact's last message needs the approved WhatsApp template of
    the broadcast or template key, else the message falls back to SMS.
 4. **Send** in a thread pool sharing one ``httpx.Client``, each account within its shared token bucket
-   (``ratelimit``). Transient failures (429, 130429, 5xx, timeouts) are retried with exponential backoff and
+   (``ratelimit``; after a refusal the account is tried again when its next token has dripped in). ``send_due``
+   is one round (claim, send for up to ``ROUND_SECONDS``, give back the rest); the dispatcher's sending thread
+   runs ``send_stream`` instead, which claims and prepares the next batch in a feeder thread while the current
+   one is being sent, so the bucket's rate is used without a pause between batches. Accepted results are
+   written in two statements per group. Transient failures (429, 130429, 5xx, timeouts) are retried with exponential backoff and
    jitter (the provider's ``Retry-After`` when given) up to ``MAX_ATTEMPTS``; permanent failures of WhatsApp
    messages get an SMS fallback row (``fallback_of``) when the contact has a phone.
 """
@@ -58,13 +62,13 @@ Status = Outbound.Status
 LEASE_SECONDS = float(os.environ.get("REDES_OUTBOX_LEASE", 60))
 #: Seconds after an expired lease that a row in doubt waits for a status callback before it is sent again.
 DOUBT_SECONDS = float(os.environ.get("REDES_OUTBOX_DOUBT", 120))
-#: A sending round ends after this many seconds (what is left goes back to the queue) so that the dispatcher's
-#: other steps (status callbacks above all) keep up.
+#: A round of ``send_due`` ends after this many seconds (what is left goes back to the queue); ``send_stream``
+#: claims what the accounts' rates send in this time at once (so claimed rows wait seconds, not minutes).
 ROUND_SECONDS = float(os.environ.get("REDES_OUTBOX_ROUND", 5))
-#: Retries wait 1, 2, 4 … 256 s (with jitter): a passing 5xx is retried within a second, so it never makes a
-#: broadcast's tail, and the ninth retry still comes about eight and a half minutes after the first failure.
-MAX_ATTEMPTS = 10
-BACKOFF_BASE = 1.0
+#: Retries wait ½, 1, 2 … 256 s (with jitter): a passing 5xx is retried within half a second, so it hardly makes
+#: a broadcast's tail, and the last retry still comes about eight and a half minutes after the first failure.
+MAX_ATTEMPTS = 11
+BACKOFF_BASE = 0.5
 BACKOFF_CAP = 900.0
 #: WhatsApp accepts free text within 24 hours of the person's last message; templates otherwise.
 WINDOW = dt.timedelta(hours=24)
@@ -120,7 +124,7 @@ def worker_id() -> str:
 
 
 def backoff(attempts: int, retry_after: float | None = None, *, rng=random) -> float:
-    """Seconds before the next attempt: exponential (1, 2, 4 … s, capped at 15 min) with full jitter over
+    """Seconds before the next attempt: exponential (½, 1, 2 … s, capped at 15 min) with full jitter over
     the upper half, and never earlier than the provider's ``Retry-After``."""
     delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(attempts - 1, 0))
     delay = delay * (0.5 + rng.random() / 2)
@@ -677,9 +681,20 @@ def _fetch(*, limit: int, worker: str, now: dt.datetime) -> tuple[list, Counter]
     return items, stats
 
 
+def next_due(now: dt.datetime) -> float | None:
+    """Seconds until the next queued row comes due (a retry waiting its backoff), or None when none is queued."""
+    from django.db.models import Min
+
+    first = Outbound.objects.filter(status=Status.QUEUED).aggregate(at=Min("next_attempt_at"))["at"]
+    return None if first is None else max(0.0, (first - now).total_seconds())
+
+
 def _fetch_in_thread(**kwargs) -> tuple[list, Counter]:
     try:
-        return _fetch(**kwargs)
+        items, stats = _fetch(**kwargs)
+        if not stats.get("claimed"):
+            stats["next_due"] = next_due(kwargs["now"])  # not a count: taken out by the stream
+        return items, stats
     finally:
         connections.close_all()  # the feeder thread's connection goes back after each claim
 
@@ -892,7 +907,8 @@ class _Sender:
         )
         fetching = None
         size = self.batch_size() if feeder else 0
-        exhausted = False  # the last claim found nothing due
+        exhausted = False  # the last claim found nothing due, and nothing comes due soon
+        hold_until = 0.0  # the next claim waits until then (a retry coming due)
         window = self.threads * 2
         try:
             while True:
@@ -903,16 +919,29 @@ class _Sender:
                     if fetching is not None and fetching.done():
                         items, counted = fetching.result()
                         fetching = None
+                        due = counted.pop("next_due", None)
                         self.stats.update(counted)
                         self.add(items)
                         exhausted = not counted.get("claimed")
-                    if fetching is None and not exhausted and self.backlog_seconds() < LOW_WATER_SECONDS:
+                        if exhausted and due is not None and due <= LOW_WATER_SECONDS:
+                            # A retry comes due in a moment (the tail of a broadcast): wait for it here.
+                            exhausted, hold_until = False, time.monotonic() + due + 0.01
+                        elif exhausted and (self.inflight or self.results):
+                            # Calls not yet written may come back as retries: ask again once they are.
+                            exhausted, hold_until = False, time.monotonic() + 0.1
+                    if (
+                        fetching is None
+                        and not exhausted
+                        and time.monotonic() >= hold_until
+                        and self.backlog_seconds() < LOW_WATER_SECONDS
+                    ):
                         # Claim and prepare the next batch while this one is being sent.
                         fetching = feeder.submit(
                             _fetch_in_thread, limit=size, worker=self.worker, now=clock.now()
                         )
                 pending = any(self.queues.values())
-                if (stopping or not (pending or fetching is not None)) and not self.inflight:
+                holding = hold_until > time.monotonic()
+                if (stopping or not (pending or fetching is not None or holding)) and not self.inflight:
                     break
                 batch = [] if stopping else self.take(window)
                 if batch:
@@ -931,10 +960,10 @@ class _Sender:
                 waits = [self.ready_at[aid] for aid, q in self.queues.items() if q]
                 pause = max(0.0, min(waits) - time.monotonic()) if waits else 0.02
                 if exhausted and not waits:
-                    # Nothing queued and nothing due at the last claim: ask once more (retries coming due)
-                    # only after a pause, so that an idle stream ends rather than spins.
-                    break
-                pause = min(pause, 0.05 if fetching is not None else 1.0)
+                    break  # nothing queued, nothing due soon: the stream ends (the dispatcher starts another)
+                if holding and not waits:
+                    pause = hold_until - time.monotonic()
+                pause = max(0.0, min(pause, 0.05 if fetching is not None else 1.0))
                 if self.stop is not None:
                     self.stop.wait(pause)
                 else:

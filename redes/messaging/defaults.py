@@ -12,179 +12,179 @@ definition); the definition schema is described in ``flows``.
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 
 from .models import Flow, MessageTemplate
 
 #: key → (name (msgid), body (Spanish data), allowed placeholders).
 TEMPLATES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "welcome": (
-        N_("Welcome"),
+        gettext_noop("Welcome"),
         "Bienvenido a la Red Vecinal de {municipality}.",
         ("municipality",),
     ),
     "unknown_sender": (
-        N_("Unknown sender"),
+        gettext_noop("Unknown sender"),
         "Hola, gracias por escribir a la Red Vecinal de {municipality}. "
         "Su número aún no está en nuestro registro, pero con gusto le atendemos.",
         ("municipality",),
     ),
     "menu_invalid": (
-        N_("Option not understood"),
+        gettext_noop("Option not understood"),
         "No entendimos su respuesta. Responda con el número de una opción.",
         (),
     ),
     "media_unsupported": (
-        N_("Media not supported"),
+        gettext_noop("Media not supported"),
         "Por ahora solo podemos leer mensajes de texto y ubicaciones. "
         "Escriba su mensaje, o MENU para ver las opciones.",
         (),
     ),
     "optout_done": (
-        N_("Opt-out confirmed"),
+        gettext_noop("Opt-out confirmed"),
         "Listo: ya no le enviaremos avisos. Para volver a recibirlos responda ALTA.",
         (),
     ),
     "optin_done": (
-        N_("Opt-in confirmed"),
+        gettext_noop("Opt-in confirmed"),
         "Listo: volverá a recibir avisos de la Red Vecinal de {municipality}. Para dejar de recibirlos "
         "responda BAJA.",
         ("municipality",),
     ),
     "optout_active": (
-        N_("Reply while opted out"),
+        gettext_noop("Reply while opted out"),
         "Usted pidió no recibir mensajes. Para volver a usar este número responda ALTA.",
         (),
     ),
     "flood": (
-        N_("Too many messages"),
+        gettext_noop("Too many messages"),
         "Recibimos muchos mensajes seguidos de su número. Espere unos minutos y vuelva a escribir.",
         (),
     ),
     "expired": (
-        N_("Conversation timed out"),
+        gettext_noop("Conversation timed out"),
         "Su conversación anterior terminó por falta de respuesta. Empecemos de nuevo.",
         (),
     ),
     "too_long": (
-        N_("Answer too long"),
+        gettext_noop("Answer too long"),
         "Su respuesta es muy larga (máximo {max} letras). Escríbala más corta, por favor.",
         ("max",),
     ),
     "empty_answer": (
-        N_("Empty answer"),
+        gettext_noop("Empty answer"),
         "No recibimos texto. Escriba su respuesta, por favor.",
         (),
     ),
     "need_registered": (
-        N_("Need registered"),
+        gettext_noop("Need registered"),
         "Su reporte quedó registrado con el folio {reference} ({category}). Le avisaremos cuando lo "
         "atiendan. Escriba MENU para volver al inicio.",
         ("reference", "category"),
     ),
     "need_registered_sensitive": (
-        N_("Confidential report registered"),
+        gettext_noop("Confidential report registered"),
         "Recibimos su reporte de forma confidencial; solo lo verá personal especializado. Folio {reference}. "
         "Si está en peligro, llame al 911.",
         ("reference",),
     ),
     "need_status": (
-        N_("Status of my reports"),
+        gettext_noop("Status of my reports"),
         "Sus reportes:\n{lines}\nEscriba MENU para volver al inicio.",
         ("lines",),
     ),
     "need_status_line": (
-        N_("One report in the status list"),
+        gettext_noop("One report in the status list"),
         "{reference} {category}: {status} ({updated})",
         ("reference", "category", "status", "updated"),
     ),
     "no_needs": (
-        N_("No reports yet"),
+        gettext_noop("No reports yet"),
         "No encontramos reportes de su número. Escriba MENU para reportar una necesidad.",
         (),
     ),
     "need_notification": (
-        N_("Need notification"),
+        gettext_noop("Need notification"),
         "Red Vecinal: {kind} {reference} ({category}) en {node}. Revise la aplicación.",
         ("kind", "reference", "category", "node"),
     ),
     "cascade_prompt": (
-        N_("Cascade broadcast"),
+        gettext_noop("Cascade broadcast"),
         "AVISO ({node}): {title}\n{body}\nResponda OK cuando lo reciba y páselo a su red.",
         ("title", "body", "node"),
     ),
     "cascade_reminder": (
-        N_("Cascade reminder"),
+        gettext_noop("Cascade reminder"),
         "Recordatorio ({node}): {title}\n{body}\nResponda OK para confirmar que lo recibió.",
         ("title", "body", "node"),
     ),
     "cascade_ack_thanks": (
-        N_("Cascade acknowledged"),
+        gettext_noop("Cascade acknowledged"),
         "Gracias, quedó confirmado que recibió el aviso «{title}».",
         ("title", "node"),
     ),
     "cascade_escalated": (
-        N_("Cascade not acknowledged"),
+        gettext_noop("Cascade not acknowledged"),
         "Sin confirmar: {node} no ha confirmado el aviso «{title}». Por favor comuníquese con su enlace.",
         ("title", "node"),
     ),
     "no_cascade_pending": (
-        N_("No broadcast waiting"),
+        gettext_noop("No broadcast waiting"),
         "No tiene avisos pendientes de confirmar.",
         (),
     ),
     "broadcast": (
-        N_("Broadcast"),
+        gettext_noop("Broadcast"),
         "{title}\n{body}",
         ("title", "body"),
     ),
     "not_allowed": (
-        N_("Option for liaisons only"),
+        gettext_noop("Option for liaisons only"),
         "Esta opción es solo para enlaces de la red. Escriba MENU para ver sus opciones.",
         (),
     ),
     "action_refused": (
-        N_("Request refused"),
+        gettext_noop("Request refused"),
         "No se pudo completar: {reason}",
         ("reason",),
     ),
     "action_failed": (
-        N_("Request failed"),
+        gettext_noop("Request failed"),
         "Tuvimos un problema al atender su mensaje. Intente de nuevo en unos minutos.",
         (),
     ),
     "ack_need_list": (
-        N_("Needs to acknowledge"),
+        gettext_noop("Needs to acknowledge"),
         "Necesidades por atender. Responda con el número para darla por recibida:\n{lines}",
         ("lines",),
     ),
     "ack_need_none": (
-        N_("No needs to acknowledge"),
+        gettext_noop("No needs to acknowledge"),
         "No tiene necesidades pendientes de recibir. Escriba MENU para volver al inicio.",
         (),
     ),
     "ack_need_done": (
-        N_("Need acknowledged"),
+        gettext_noop("Need acknowledged"),
         "Listo: la necesidad {reference} quedó como recibida por usted.",
         ("reference",),
     ),
     "delivery_done": (
-        N_("Delivery confirmed"),
+        gettext_noop("Delivery confirmed"),
         "Entrega confirmada: código {code}. Gracias.",
         ("code",),
     ),
     "vacant_list": (
-        N_("Households to report vacant"),
+        gettext_noop("Households to report vacant"),
         "Viviendas de su zona sin visita reciente. Responda con el número de la que está deshabitada:\n{lines}",
         ("lines",),
     ),
     "vacant_none": (
-        N_("No households to report vacant"),
+        gettext_noop("No households to report vacant"),
         "No hay viviendas sin visita reciente en su zona. Escriba MENU para volver al inicio.",
         (),
     ),
     "vacant_done": (
-        N_("Vacant household recorded"),
+        gettext_noop("Vacant household recorded"),
         "Listo: registramos la vivienda {address} como deshabitada.",
         ("address",),
     ),
@@ -310,8 +310,8 @@ LIAISON_FLOW: dict = {
 
 #: key → (name (msgid), definition).
 FLOWS: dict[str, tuple[str, dict]] = {
-    "neighbour": (N_("Neighbours' menu"), NEIGHBOUR_FLOW),
-    "liaison": (N_("Liaisons' menu"), LIAISON_FLOW),
+    "neighbour": (gettext_noop("Neighbours' menu"), NEIGHBOUR_FLOW),
+    "liaison": (gettext_noop("Liaisons' menu"), LIAISON_FLOW),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -29,8 +30,14 @@ DEFAULT_RATES = {
 }
 
 
+@lru_cache(maxsize=64)
+def _decrypt(token: str) -> dict:
+    return crypto.decrypt(token)
+
+
 def secrets_of(account: ChannelAccount) -> dict:
-    return crypto.decrypt(account.secrets)
+    """The account's decrypted secrets (cached per encrypted value: webhooks and broadcasts decrypt them once)."""
+    return dict(_decrypt(account.secrets or ""))
 
 
 def set_secrets(account: ChannelAccount, values: dict) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 
 from django.core.exceptions import ValidationError
@@ -42,12 +43,31 @@ TEXT_LIMIT = 4096
 _SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization"}
 
 
+#: Accounts found by the webhooks, kept ``ACCOUNT_SECONDS`` per process (a webhook request then costs no query
+#: for them); saving an account forgets them at once in this process (``forget_accounts``).
+ACCOUNT_SECONDS = 5.0
+_accounts: dict[tuple[str, uuid.UUID], tuple[float, ChannelAccount]] = {}
+
+
+def forget_accounts() -> None:
+    _accounts.clear()
+
+
 def _account(provider: str, account_uuid) -> ChannelAccount | None:
     try:
         key = uuid.UUID(str(account_uuid))
     except ValueError:
         return None
-    return ChannelAccount.objects.filter(uuid=key, provider=provider, active=True).first()
+    now = time.monotonic()
+    hit = _accounts.get((provider, key))
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    account = ChannelAccount.objects.filter(uuid=key, provider=provider, active=True).first()
+    if account is not None:  # unknown ids are not kept: a flood of them must not grow the cache
+        _accounts[(provider, key)] = (now + ACCOUNT_SECONDS, account)
+    else:
+        _accounts.pop((provider, key), None)
+    return account
 
 
 def _headers(request) -> dict:

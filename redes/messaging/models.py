@@ -93,6 +93,12 @@ class ChannelAccount(models.Model):
     def medium(self) -> str:
         return PROVIDER_MEDIUM[Provider(self.provider)]
 
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        from .ingest import forget_accounts  # the webhooks' short-lived cache of accounts
+
+        forget_accounts()
+
 
 class Contact(models.Model):
     """Someone the network writes to or hears from: one per municipality and address.

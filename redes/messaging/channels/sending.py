@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import httpx
 
 from .base import SendResult
@@ -13,16 +11,11 @@ from .base import SendResult
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
 
-@lru_cache(maxsize=64)
-def _decrypt(token: str) -> dict:
-    from redes.registry import crypto
-
-    return crypto.decrypt(token)
-
-
 def secrets(account) -> dict:
-    """The account's decrypted secrets (cached per encrypted value: a broadcast decrypts them once)."""
-    return dict(_decrypt(account.secrets or ""))
+    """The account's decrypted secrets (``accounts.secrets_of``, cached per encrypted value)."""
+    from redes.messaging.accounts import secrets_of
+
+    return secrets_of(account)
 
 
 def retry_after(response: httpx.Response) -> float | None:

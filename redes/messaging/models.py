@@ -89,15 +89,15 @@ class ChannelAccount(models.Model):
     def __str__(self) -> str:
         return f"{self.get_provider_display()}: {self.name}"
 
-    @property
-    def medium(self) -> str:
-        return PROVIDER_MEDIUM[Provider(self.provider)]
-
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
         from .ingest import forget_accounts  # the webhooks' short-lived cache of accounts
 
         forget_accounts()
+
+    @property
+    def medium(self) -> str:
+        return PROVIDER_MEDIUM[Provider(self.provider)]
 
 
 class Contact(models.Model):

@@ -3,6 +3,7 @@ starts once, survives failing rounds, and stops; switched off by REDES_MESSAGING
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 import unittest
@@ -10,9 +11,12 @@ from io import StringIO
 from unittest import mock
 
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection, connections
 from django.test import TransactionTestCase, override_settings
+from django.utils import translation
 
+from redes.core import clock
 from redes.messaging import dispatcher, outbox
 from redes.messaging.models import Contact, Outbound
 from tests.base import RedesTestCase, build_world
@@ -47,6 +51,25 @@ class RunOnceTests(RedesTestCase):
         out = StringIO()
         call_command("messaging", "status", stdout=out)
         self.assertIn("console", out.getvalue())
+
+    def test_prune_blanks_old_raw_payloads_only(self):
+        from redes.messaging import accounts, ingest
+        from redes.messaging.models import WebhookLog
+
+        account = accounts.console_account(self.w.esc)
+        old = ingest.open_log(account, b'{"text": "viejo"}', headers={"X-Test": "1"})
+        new = ingest.open_log(account, b'{"text": "nuevo"}')
+        WebhookLog.objects.filter(pk=old.pk).update(received_at=clock.now() - dt.timedelta(days=31))
+        out = StringIO()
+        with translation.override("en"):
+            call_command("messaging", "prune", "--days", "30", stdout=out)
+        self.assertIn("Raw payloads blanked: 1.", out.getvalue())
+        old.refresh_from_db()
+        new.refresh_from_db()
+        self.assertEqual((old.body, old.headers), ("", {}))
+        self.assertEqual(new.body, '{"text": "nuevo"}')
+        with self.assertRaises(CommandError):
+            call_command("messaging", "prune", "--days", "0", stdout=StringIO())
 
 
 class ThreadTests(RedesTestCase):

@@ -27,7 +27,7 @@ import os
 import threading
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 logger = logging.getLogger("redes.worker")
 
@@ -73,7 +73,7 @@ def start_background_worker(
             except Exception:  # the thread must not die silently
                 logger.exception("The background worker stopped")
             finally:
-                close_old_connections()
+                connections.close_all()  # this thread's connection (kept between tasks by CONN_MAX_AGE)
 
         _thread = threading.Thread(target=loop, name="redes-worker", daemon=True)
         _thread.start()
@@ -104,6 +104,7 @@ def start_sweeper(*, interval: float | None = None) -> threading.Thread | None:
                 logger.exception("The needs sweep failed")
             finally:
                 close_old_connections()
+        connections.close_all()
 
     _sweeper = threading.Thread(target=loop, name="redes-sweeper", daemon=True)
     _sweeper.start()

@@ -24,7 +24,7 @@ import threading
 from importlib import import_module
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from redes.core import clock
 
@@ -119,6 +119,8 @@ def _loop(stop_event: threading.Event, round_, pause: float, on_round) -> None:
         finally:
             close_old_connections()
         stop_event.wait(min(pause * (2 ** min(failures, 6)), 60.0))
+    # This thread's connection (kept between rounds by DATABASE_CONN_MAX_AGE) goes back when the loop ends.
+    connections.close_all()
 
 
 def run_forever(

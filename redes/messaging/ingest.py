@@ -16,6 +16,7 @@ turned into ``Inbound`` rows that the dispatcher processes later (``intake.proce
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -303,3 +304,14 @@ def payload_json(entry: WebhookLog):
         return json.loads(entry.body)
     except ValueError:
         return None
+
+
+def forget_raw(older_than_days: int) -> int:
+    """Blank the raw payload and headers of webhook requests older than ``older_than_days`` (retention of
+    personal data: the parsed rows and the log's outcome stay); returns how many were blanked."""
+    cutoff = clock.now() - dt.timedelta(days=older_than_days)
+    return (
+        WebhookLog.objects.filter(received_at__lt=cutoff)
+        .exclude(body="", headers={})
+        .update(body="", headers={}, truncated=False)
+    )

@@ -29,6 +29,12 @@ class Command(RedesCommand):
         p.add_argument("--limit", type=int, default=500, help=_("messages claimed per round (default 500)"))
         p.add_argument("--quiet", action="store_true", help=_("print nothing but errors"))
         sub.add_parser("status", help=_("outbox messages per channel account and status"))
+        p = sub.add_parser(
+            "prune", help=_("blank the raw payloads of webhook requests older than some days (run daily)")
+        )
+        p.add_argument(
+            "--days", type=int, default=30, help=_("keep raw payloads this many days (default 30)")
+        )
 
     def handle_run(self, *, once=False, worker_id="", threads=8, limit=500, quiet=False, **options):
         from redes.messaging import dispatcher, outbox
@@ -78,6 +84,16 @@ class Command(RedesCommand):
             self.note(
                 _("Step %(step)s failed: %(error)s") % {"step": step, "error": stats[step].get("error", "")}
             )
+
+    def handle_prune(self, *, days=30, **options):
+        from django.core.management.base import CommandError
+
+        from redes.messaging import ingest
+
+        if days < 1:
+            raise CommandError(_("--days must be at least 1."))
+        count = ingest.forget_raw(days)
+        self.out(_("Raw payloads blanked: %(count)s.") % {"count": count})
 
     def handle_status(self, **options):
         from redes.messaging import outbox

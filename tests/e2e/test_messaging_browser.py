@@ -56,7 +56,7 @@ class MessagingDoneWhenTests(BrowserTestCase):
             page.locator(f'.messaging-quick button[value="{message}"]').click()
         else:
             page.fill("#id_text", message)
-            page.click("#send")
+            page.press("#id_text", "Enter")  # as on a phone's keyboard: sends the text, not a quick reply
         page.wait_for_function(
             "n => document.querySelectorAll('#conversation .bubble.mine').length > n", arg=sent
         )

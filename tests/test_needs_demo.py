@@ -7,14 +7,29 @@ from django.utils import translation
 from redes.accounts.models import User
 from redes.demo import needs as needs_demo
 from redes.demo.generator import build_demo
+from redes.liaisons.models import LiaisonAssignment
 from redes.needs import queries
-from redes.needs.models import Need, NeedStatus, Notification, Office, Referral, RoutingRule, WorkingGroup
+from redes.needs.models import (
+    Need,
+    NeedChannel,
+    NeedStatus,
+    Notification,
+    Office,
+    Referral,
+    RoutingRule,
+    WorkingGroup,
+)
 from tests.base import RedesTestCase
+
+
+def demo_needs(municipality):
+    """The needs the needs demo made (the messaging demo adds one reported through the console)."""
+    return Need.objects.filter(municipality=municipality).exclude(channel=NeedChannel.CONSOLE)
 
 
 def signature(municipality) -> list[tuple]:
     return list(
-        Need.objects.filter(municipality=municipality)
+        demo_needs(municipality)
         .order_by("created_at", "pk")
         .values_list(
             "category__code",
@@ -53,7 +68,7 @@ class NeedsDemoTests(RedesTestCase):
 
     def test_every_status_and_the_lines(self):
         stats = self.result.needs
-        self.assertEqual(stats.needs, Need.objects.filter(municipality=self.esc).count())
+        self.assertEqual(stats.needs, demo_needs(self.esc).count())
         self.assertGreaterEqual(stats.needs, 250)
         self.assertEqual(set(stats.by_status), set(NeedStatus.values))
         self.assertGreater(stats.overdue, 0)
@@ -114,7 +129,10 @@ class NeedsDemoTests(RedesTestCase):
     def test_the_same_seed_gives_the_same_needs(self):
         before = signature(self.esc)
         with transaction.atomic():
-            Need.objects.filter(municipality=self.esc).delete()
+            demo_needs(self.esc).delete()
+            # The world as the needs demo saw it: the messaging demo later gives some liaison posts an account
+            # (to be reached by message), which changes who holds escalated needs.
+            LiaisonAssignment.objects.filter(user__username__startswith="enlace-").update(user=None)
             RoutingRule.objects.filter(municipality=self.esc).delete()
             WorkingGroup.objects.filter(municipality=self.esc).delete()
             Office.objects.filter(municipality=self.esc).delete()

@@ -34,6 +34,7 @@ from redes.accounts.roles import Role
 from redes.accounts.services import create_user, grant_membership
 from redes.core import clock
 from redes.liaisons.models import LiaisonAssignment
+from redes.needs.models import reference_of
 from redes.territories.models import Node, NodeKind
 
 CASCADE_TITLE = "Entrega de despensas mañana"
@@ -222,7 +223,7 @@ def _conversation(municipality, account, block: Node) -> dict:
     address = contacts.address_of(number, Medium.CONSOLE)
     return {
         "block": block.code,
-        "reference": need.uuid.hex[:8].upper() if need else "—",
+        "reference": reference_of(need) if need else "—",
         "messages": Inbound.objects.filter(account=account, sender=address).count(),
         "number": address,
     }

@@ -29,6 +29,7 @@ from redes.accounts import scoping
 from redes.accounts.roles import Perm
 from redes.audit.services import record, record_denied
 from redes.core import clock
+from redes.needs.models import reference_of
 
 from .models import Contact
 
@@ -52,12 +53,6 @@ class Action:
     #: None: anyone; else the permission the liaison needs (liaison or coordinator role required too).
     perm: str | None = None
     liaison: bool = False
-
-
-def reference_of(need) -> str:
-    from redes.web.views.needs_intake import reference_of as ref
-
-    return ref(need)
 
 
 def liaison_user(contact: Contact, perm: str | None):

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import translation
 
 from redes.core import clock
+from redes.needs.models import reference_of
 
 from . import outbox
 from .contacts import contact_for_user
@@ -53,7 +54,7 @@ def variables_of(notification) -> dict:
             return {"kind": kind, "reference": f"({count})" if count else "", "category": "", "node": ""}
         return {
             "kind": kind,
-            "reference": need.uuid.hex[:8].upper(),
+            "reference": reference_of(need),
             "category": "" if need.sensitive or need.category.sensitive else str(need.category.label),
             "node": need.node.name,
         }

@@ -286,6 +286,12 @@ class DeadlinePolicy(models.Model):
         return f"{self.urgency}: {self.ack_minutes}/{self.resolve_minutes}"
 
 
+def reference_of(record) -> str:
+    """The short code people quote on the phone or by message (the first 8 hex digits of a need's UUID; of any
+    record with a UUID, e.g. a household in a liaison's numbered list)."""
+    return record.uuid.hex[:8].upper()
+
+
 class Need(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # No FK index: municipality leads the queue indexes.

@@ -24,7 +24,7 @@ from redes.accounts.roles import Perm
 from redes.audit.services import record_denied
 from redes.liaisons.models import LiaisonAssignment
 from redes.needs import queries, services
-from redes.needs.models import Need, NeedEvent, NeedStatus, Outcome, Referral
+from redes.needs.models import Need, NeedEvent, NeedStatus, Outcome, Referral, reference_of
 
 from ..forms_needs import (
     AssignForm,
@@ -39,7 +39,6 @@ from ..forms_needs import (
 )
 from .common import add_service_errors, audit_rejected
 from .needs_common import need_url
-from .needs_intake import reference_of
 from .needs_queue import prime_rows
 
 S = NeedStatus

@@ -25,7 +25,7 @@ from redes.accounts.roles import Perm
 from redes.audit.services import record_denied
 from redes.core.phones import normalize_phone
 from redes.needs import services
-from redes.needs.models import NeedChannel
+from redes.needs.models import NeedChannel, reference_of
 from redes.registry import queries as registry_queries
 from redes.registry import services as registry_services
 from redes.registry.models import Phone, RecordStatus
@@ -36,11 +36,6 @@ from .common import add_service_errors, audit_rejected, require_or_refuse
 from .needs_common import blocks_for, need_url, pick_municipality
 
 LOOKUP_LIMIT = 20
-
-
-def reference_of(need) -> str:
-    """The short code people quote on the phone (the first 8 hex digits of the need's UUID)."""
-    return need.uuid.hex[:8].upper()
 
 
 def _done_message(request, need) -> None:
